@@ -1,0 +1,295 @@
+/*
+ * config — load and validate the JSON config (see config.h).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct vctx {
+    const char *file;
+    char *err;
+    size_t errlen;
+} vctx_t;
+
+static int fail(vctx_t *v, const char *path, const char *reason) {
+    snprintf(v->err, v->errlen, "%s: %s: %s", v->file, path, reason);
+    return -1;
+}
+
+static int check_keys(vctx_t *v, const json_t *obj, const char *path, const char *const *allowed) {
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)obj, k, x) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, k) == 0) ok = 1;
+        if (!ok) {
+            char p[512], r[300];
+            snprintf(p, sizeof p, "%s.%s", path, k);
+            snprintf(r, sizeof r, "unknown key '%.200s'", k);
+            return fail(v, p, r);
+        }
+    }
+    return 0;
+}
+
+/* Reads an optional integer in [min, max] into *out. */
+static int get_uint(vctx_t *v, const json_t *obj, const char *key, const char *path, long long min,
+                    long long max, long long *out) {
+    const json_t *x = json_object_get(obj, key);
+    if (!x) return 0;
+    char p[512], r[128];
+    snprintf(p, sizeof p, "%s.%s", path, key);
+    if (!json_is_integer(x) || json_integer_value(x) < min || json_integer_value(x) > max) {
+        snprintf(r, sizeof r, "must be an integer between %lld and %lld", min, max);
+        return fail(v, p, r);
+    }
+    *out = json_integer_value(x);
+    return 0;
+}
+
+static int get_bool(vctx_t *v, const json_t *obj, const char *key, const char *path, int *out) {
+    const json_t *x = json_object_get(obj, key);
+    if (!x) return 0;
+    char p[512];
+    snprintf(p, sizeof p, "%s.%s", path, key);
+    if (!json_is_boolean(x)) return fail(v, p, "must be true or false");
+    *out = json_is_true(x);
+    return 0;
+}
+
+static int get_str(vctx_t *v, const json_t *obj, const char *key, const char *path, char **out) {
+    const json_t *x = json_object_get(obj, key);
+    if (!x) return 0;
+    char p[512];
+    snprintf(p, sizeof p, "%s.%s", path, key);
+    if (!json_is_string(x) || json_string_length(x) == 0) return fail(v, p, "must be a non-empty string");
+    free(*out);
+    *out = strdup(json_string_value(x));
+    return 0;
+}
+
+static int parse_cors(vctx_t *v, const json_t *c, eio_cors_t *cors) {
+    static const char *const keys[] = {"origin", "credentials", NULL};
+    const char *path = "$.server.cors";
+    if (json_is_false(c)) return 0;
+    if (!json_is_object(c)) return fail(v, path, "must be an object {origin, credentials} or false");
+    if (check_keys(v, c, path, keys) < 0) return -1;
+    cors->enabled = 1;
+    const json_t *o = json_object_get(c, "origin");
+    if (!o || (json_is_string(o) && strcmp(json_string_value(o), "*") == 0)) {
+        cors->any_origin = 1;
+    } else if (json_is_string(o) || json_is_array(o)) {
+        size_t n = json_is_array(o) ? json_array_size(o) : 1;
+        cors->origins = calloc(n ? n : 1, sizeof *cors->origins);
+        for (size_t i = 0; i < n; i++) {
+            const json_t *x = json_is_array(o) ? json_array_get(o, i) : o;
+            if (!json_is_string(x)) return fail(v, "$.server.cors.origin", "origins must be strings");
+            cors->origins[cors->n_origins++] = strdup(json_string_value(x));
+        }
+    } else {
+        return fail(v, "$.server.cors.origin", "must be \"*\", an origin or a list of origins");
+    }
+    return get_bool(v, c, "credentials", path, &cors->credentials);
+}
+
+static int parse_cookie(vctx_t *v, const json_t *c, eio_cookie_t *ck) {
+    static const char *const keys[] = {"name", "path", "httpOnly", "sameSite", NULL};
+    const char *path = "$.server.cookie";
+    if (!c || json_is_false(c)) return 0;
+    ck->enabled = 1;
+    ck->name = strdup("io");
+    ck->path = strdup("/");
+    ck->http_only = 1;
+    ck->same_site = strdup("Lax");
+    if (json_is_true(c)) return 0;
+    if (!json_is_object(c)) return fail(v, path, "must be true, false or an object {name, path, httpOnly, sameSite}");
+    if (check_keys(v, c, path, keys) < 0) return -1;
+    if (get_str(v, c, "name", path, &ck->name) < 0) return -1;
+    const json_t *p = json_object_get(c, "path");
+    if (json_is_false(p)) {
+        free(ck->path);
+        ck->path = NULL;
+    } else if (get_str(v, c, "path", path, &ck->path) < 0) {
+        return -1;
+    }
+    if (get_bool(v, c, "httpOnly", path, &ck->http_only) < 0) return -1;
+    const json_t *ss = json_object_get(c, "sameSite");
+    if (ss) {
+        const char *s = json_string_value(ss);
+        const char *norm = !s ? NULL : !strcasecmp(s, "lax") ? "Lax" : !strcasecmp(s, "strict") ? "Strict"
+                                     : !strcasecmp(s, "none") ? "None" : NULL;
+        free(ck->same_site);
+        ck->same_site = NULL;
+        if (json_is_false(ss)) return 0;
+        if (!norm) return fail(v, "$.server.cookie.sameSite", "must be \"lax\", \"strict\", \"none\" or false");
+        ck->same_site = strdup(norm);
+    }
+    return 0;
+}
+
+static void defaults(eio_options_t *o, const char *path) {
+    memset(o, 0, sizeof *o);
+    o->path = strdup(path);
+    o->ping_interval_ms = 25000;
+    o->ping_timeout_ms = 20000;
+    o->upgrade_timeout_ms = 10000;
+    o->max_payload = 1000000;
+    o->queue_soft = 1024;
+    o->queue_hard = 8192;
+    o->allow_polling = o->allow_websocket = o->allow_upgrades = 1;
+}
+
+static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
+    static const char *const keys[] = {"host", "port", "path", "pingInterval", "pingTimeout",
+                                       "upgradeTimeout", "maxPayload", "connectTimeout", "transports",
+                                       "allowUpgrades", "cors", "cookie", "sendQueue", NULL};
+    const char *path = "$.server";
+    if (!json_is_object(s)) return fail(v, path, "must be an object");
+    if (check_keys(v, s, path, keys) < 0) return -1;
+    eio_options_t *o = &cfg->eio;
+    long long x;
+    if (get_str(v, s, "host", path, &cfg->host) < 0) return -1;
+    x = cfg->port;
+    if (get_uint(v, s, "port", path, 1, 65535, &x) < 0) return -1;
+    cfg->port = (int)x;
+    if (get_str(v, s, "path", path, &o->path) < 0) return -1;
+    if (o->path[0] != '/') return fail(v, "$.server.path", "must start with '/'");
+    x = o->ping_interval_ms;
+    if (get_uint(v, s, "pingInterval", path, 1, 86400000, &x) < 0) return -1;
+    o->ping_interval_ms = (uint32_t)x;
+    x = o->ping_timeout_ms;
+    if (get_uint(v, s, "pingTimeout", path, 1, 86400000, &x) < 0) return -1;
+    o->ping_timeout_ms = (uint32_t)x;
+    x = o->upgrade_timeout_ms;
+    if (get_uint(v, s, "upgradeTimeout", path, 1, 86400000, &x) < 0) return -1;
+    o->upgrade_timeout_ms = (uint32_t)x;
+    x = (long long)o->max_payload;
+    if (get_uint(v, s, "maxPayload", path, 16, 1LL << 30, &x) < 0) return -1;
+    o->max_payload = (size_t)x;
+    x = cfg->connect_timeout_ms;
+    if (get_uint(v, s, "connectTimeout", path, 1, 86400000, &x) < 0) return -1;
+    cfg->connect_timeout_ms = (uint32_t)x;
+    if (get_bool(v, s, "allowUpgrades", path, &o->allow_upgrades) < 0) return -1;
+    const json_t *t = json_object_get(s, "transports");
+    if (t) {
+        if (!json_is_array(t) || json_array_size(t) == 0)
+            return fail(v, "$.server.transports", "must be a non-empty list of \"polling\", \"websocket\"");
+        o->allow_polling = o->allow_websocket = 0;
+        for (size_t i = 0; i < json_array_size(t); i++) {
+            const char *n = json_string_value(json_array_get(t, i));
+            if (n && strcmp(n, "polling") == 0) o->allow_polling = 1;
+            else if (n && strcmp(n, "websocket") == 0) o->allow_websocket = 1;
+            else return fail(v, "$.server.transports", "unknown transport (expected \"polling\" or \"websocket\")");
+        }
+    }
+    const json_t *q = json_object_get(s, "sendQueue");
+    if (q) {
+        static const char *const qk[] = {"soft", "hard", NULL};
+        if (!json_is_object(q)) return fail(v, "$.server.sendQueue", "must be an object {soft, hard}");
+        if (check_keys(v, q, "$.server.sendQueue", qk) < 0) return -1;
+        x = (long long)o->queue_soft;
+        if (get_uint(v, q, "soft", "$.server.sendQueue", 1, 1 << 24, &x) < 0) return -1;
+        o->queue_soft = (size_t)x;
+        x = (long long)o->queue_hard;
+        if (get_uint(v, q, "hard", "$.server.sendQueue", 1, 1 << 24, &x) < 0) return -1;
+        o->queue_hard = (size_t)x;
+        if (o->queue_hard < o->queue_soft) return fail(v, "$.server.sendQueue", "hard must be >= soft");
+    }
+    if (json_object_get(s, "cors") && parse_cors(v, json_object_get(s, "cors"), &o->cors) < 0) return -1;
+    return parse_cookie(v, json_object_get(s, "cookie"), &o->cookie);
+}
+
+int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
+    memset(cfg, 0, sizeof *cfg);
+    vctx_t v = {file, err, errlen};
+    cfg->file = strdup(file);
+    cfg->port = 3000;
+    cfg->connect_timeout_ms = 45000;
+    defaults(&cfg->eio, "/socket.io/");
+    json_error_t je;
+    cfg->root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+    if (!cfg->root) {
+        char r[300];
+        snprintf(r, sizeof r, "%s (line %d, column %d)", je.text, je.line, je.column);
+        return fail(&v, "$", r);
+    }
+    if (!json_is_object(cfg->root)) return fail(&v, "$", "the config must be a JSON object");
+    static const char *const keys[] = {"server", "engine_echo", "redis", "namespaces", "name",
+                                       "description", NULL};
+    if (check_keys(&v, cfg->root, "$", keys) < 0) return -1;
+    const json_t *s = json_object_get(cfg->root, "server");
+    if (s && parse_server(&v, cfg, s) < 0) return -1;
+
+    const json_t *echo = json_object_get(cfg->root, "engine_echo");
+    if (echo && !json_is_false(echo)) {
+        static const char *const ek[] = {"path", NULL};
+        if (!json_is_object(echo)) return fail(&v, "$.engine_echo", "must be an object {path} or false");
+        if (check_keys(&v, echo, "$.engine_echo", ek) < 0) return -1;
+        cfg->echo_enabled = 1;
+        defaults(&cfg->echo, "/engine.io/");
+        if (get_str(&v, echo, "path", "$.engine_echo", &cfg->echo.path) < 0) return -1;
+        /* The echo endpoint shares the main endpoint's Engine.IO settings,
+         * as the engine.io-protocol reference server does. */
+        cfg->echo.ping_interval_ms = cfg->eio.ping_interval_ms;
+        cfg->echo.ping_timeout_ms = cfg->eio.ping_timeout_ms;
+        cfg->echo.max_payload = cfg->eio.max_payload;
+        cfg->echo.cors.enabled = cfg->eio.cors.enabled;
+        cfg->echo.cors.any_origin = 1;
+        cfg->echo.echo = 1;
+        if (strcmp(cfg->echo.path, cfg->eio.path) == 0)
+            return fail(&v, "$.engine_echo.path", "must differ from $.server.path");
+    }
+    const json_t *redis = json_object_get(cfg->root, "redis");
+    if (redis && !json_is_object(redis)) return fail(&v, "$.redis", "must be an object");
+    if (redis && json_object_get(redis, "url")) {
+        if (get_str(&v, redis, "url", "$.redis", &cfg->redis_url) < 0) return -1;
+    }
+
+    const json_t *nsps = json_object_get(cfg->root, "namespaces");
+    if (!nsps) {
+        /* no namespaces: the main namespace only, with no rules */
+        json_object_set_new(cfg->root, "namespaces", json_pack("{s:{}}", "/"));
+        nsps = json_object_get(cfg->root, "namespaces");
+    }
+    if (!json_is_object(nsps) || json_object_size(nsps) == 0)
+        return fail(&v, "$.namespaces", "must be an object with at least one namespace");
+    cfg->nsps = calloc(json_object_size(nsps), sizeof *cfg->nsps);
+    const char *name;
+    json_t *x;
+    json_object_foreach((json_t *)nsps, name, x) {
+        if (name[0] != '/') {
+            char p[300];
+            snprintf(p, sizeof p, "$.namespaces[\"%.200s\"]", name);
+            return fail(&v, p, "a namespace name starts with '/'");
+        }
+        cfg->nsps[cfg->n_nsps].name = strdup(name);
+        cfg->nsps[cfg->n_nsps].rules = x;
+        cfg->n_nsps++;
+    }
+    return 0;
+}
+
+static void free_eio(eio_options_t *o) {
+    free(o->path);
+    for (size_t i = 0; i < o->cors.n_origins; i++) free(o->cors.origins[i]);
+    free(o->cors.origins);
+    free(o->cookie.name);
+    free(o->cookie.path);
+    free(o->cookie.same_site);
+    memset(o, 0, sizeof *o);
+}
+
+void cfg_free(cfg_t *cfg) {
+    free(cfg->file);
+    free(cfg->host);
+    free(cfg->redis_url);
+    free_eio(&cfg->eio);
+    free_eio(&cfg->echo);
+    for (size_t i = 0; i < cfg->n_nsps; i++) free(cfg->nsps[i].name);
+    free(cfg->nsps);
+    json_decref(cfg->root);
+    memset(cfg, 0, sizeof *cfg);
+}

@@ -1,0 +1,42 @@
+/*
+ * config — the broker's JSON config file, validated as a whole at start-up.
+ *
+ * Every error names the file, the JSON path and the reason in one line, e.g.
+ *   deploy/apps/chat.json: $.server.pingInterval: must be an integer >= 1
+ * and the broker exits 2 on it.  Command-line flags and SIO_* environment
+ * variables override the file (main.c applies them after loading).
+ */
+#ifndef SIO_CONFIG_H
+#define SIO_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "engine.h"
+
+typedef struct cfg_namespace {
+    char *name;
+    json_t *rules;      /* the namespace's object, compiled by rules.c */
+} cfg_namespace_t;
+
+typedef struct cfg {
+    char *file;
+    char *host;                   /* NULL: all interfaces */
+    int port;
+    char *redis_url;              /* NULL: no cluster */
+    eio_options_t eio;            /* the Socket.IO endpoint */
+    int echo_enabled;             /* raw Engine.IO echo endpoint */
+    eio_options_t echo;
+    uint32_t connect_timeout_ms;
+    cfg_namespace_t *nsps;
+    size_t n_nsps;
+    json_t *root;
+} cfg_t;
+
+/* Loads and validates.  Returns 0, or -1 with "<file>: <path>: <reason>" in err. */
+int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen);
+/* Frees what cfg_load allocated, except the eio options handed to servers
+ * (cfg->eio / cfg->echo are zeroed when taken). */
+void cfg_free(cfg_t *cfg);
+
+#endif

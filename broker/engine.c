@@ -1,0 +1,397 @@
+/*
+ * engine — Engine.IO v4 session state machine.
+ *
+ * A session is created by a handshake (polling GET or WebSocket without sid),
+ * lives in its server's sid table, and ends in eio_close().  Every outgoing
+ * frame goes through the session's ring queue; the transport drains it (a
+ * polling GET takes everything queued as one payload, the WebSocket writer
+ * takes frames while the socket can take them).  Frames are shared by
+ * reference, so queueing costs a pointer and a refcount.
+ *
+ * Closing from inside a broadcast or a handler would free structures the
+ * caller is iterating, so closes requested from those places
+ * (eio_send over the hard limit) are deferred: the session is marked
+ * EIO_CLOSING and its timer is made active to finish the job on the next loop
+ * iteration.
+ */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/sbuf.h"
+#include "eio_codec.h"
+#include "transport.h"
+
+static const char *const error_messages[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method",
+    "Bad request", "Forbidden", "Unsupported protocol version",
+};
+
+const char *eio_error_message(int code) {
+    return code >= 0 && code <= 5 ? error_messages[code] : "Bad request";
+}
+
+/* Shared constant frames: one allocation for the life of the process. */
+static frame_t *frame_ping, *frame_noop, *frame_close;
+
+static frame_t *const_frame(frame_t **slot, const char *s) {
+    if (!*slot) *slot = frame_new(s, strlen(s), 0);
+    return *slot;
+}
+
+static void heartbeat_cb(evutil_socket_t fd, short what, void *arg);
+
+eio_server_t *eio_server_new(struct event_base *base, eio_options_t *opt, const eio_handlers_t *h,
+                             void *ud) {
+    eio_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv) return NULL;
+    srv->opt = *opt;
+    if (h) srv->h = *h;
+    srv->ud = ud;
+    srv->base = base;
+    /* Every session waits the same two durations: libevent's common timeouts
+     * keep those timers in O(1) queues instead of the heap. */
+    struct timeval tv;
+    tv.tv_sec = opt->ping_interval_ms / 1000;
+    tv.tv_usec = (opt->ping_interval_ms % 1000) * 1000;
+    srv->tv_ping_interval = event_base_init_common_timeout(base, &tv);
+    tv.tv_sec = opt->ping_timeout_ms / 1000;
+    tv.tv_usec = (opt->ping_timeout_ms % 1000) * 1000;
+    srv->tv_ping_timeout = event_base_init_common_timeout(base, &tv);
+    const_frame(&frame_ping, "2");
+    const_frame(&frame_noop, "6");
+    const_frame(&frame_close, "1");
+    return srv;
+}
+
+static void free_options(eio_options_t *o) {
+    free(o->path);
+    for (size_t i = 0; i < o->cors.n_origins; i++) free(o->cors.origins[i]);
+    free(o->cors.origins);
+    free(o->cookie.name);
+    free(o->cookie.path);
+    free(o->cookie.same_site);
+}
+
+void eio_server_free(eio_server_t *srv) {
+    if (!srv) return;
+    eio_session_t *s, *tmp;
+    HASH_ITER(hh, srv->sessions, s, tmp) eio_close(s, "server shutting down");
+    free_options(&srv->opt);
+    free(srv);
+}
+
+eio_session_t *eio_session_find(eio_server_t *srv, const char *sid) {
+    eio_session_t *s = NULL;
+    HASH_FIND_STR(srv->sessions, sid, s);
+    return s;
+}
+
+static void arm_timer(eio_session_t *s, const struct timeval *tv) {
+    event_del(&s->timer);
+    event_add(&s->timer, tv);
+}
+
+void eio_close_soon(eio_session_t *s, const char *reason) {
+    if (s->state != EIO_OPEN) return;
+    s->state = EIO_CLOSING;
+    s->close_reason = reason;
+    event_del(&s->timer);
+    event_active(&s->timer, EV_TIMEOUT, 0);
+}
+
+static void heartbeat_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    eio_session_t *s = arg;
+    if (s->state == EIO_CLOSING) {
+        eio_close(s, s->close_reason);
+        return;
+    }
+    if (s->awaiting_pong) {
+        eio_close(s, "ping timeout");
+        return;
+    }
+    s->awaiting_pong = 1;
+    arm_timer(s, s->srv->tv_ping_timeout);
+    eio_send(s, frame_ping, 0);
+}
+
+/* Answers the held GET with everything queued (plus `extra`, e.g. a close
+ * packet) as one payload. */
+static void poll_release(eio_session_t *s, const frame_t *extra) {
+    struct lws *get = s->poll_get;
+    s->poll_get = NULL;
+    sbuf_t b = SBUF_INIT;
+    eio_take_polling_payload(s, &b, (size_t)-1);
+    if (extra) eio_payload_append(&b, extra);
+    tp_poll_answer(get, b.data ? b.data : "", b.len);
+    sbuf_free(&b);
+}
+
+/* The transport that carries the queue can write now. */
+static void flush(eio_session_t *s) {
+    if (s->transport == EIO_TRANSPORT_WEBSOCKET) {
+        if (s->ws) tp_ws_want_write(s->ws);
+    } else if (s->poll_get) {
+        poll_release(s, NULL);
+    }
+}
+
+static int queue_grow(eio_session_t *s) {
+    uint32_t cap = s->q_cap ? s->q_cap * 2 : 4;
+    frame_t **q = malloc(cap * sizeof *q);
+    if (!q) return -1;
+    for (uint32_t i = 0; i < s->q_len; i++) q[i] = s->q[(s->q_head + i) % s->q_cap];
+    free(s->q);
+    s->q = q;
+    s->q_head = 0;
+    s->q_cap = cap;
+    return 0;
+}
+
+int eio_send_many(eio_session_t *s, frame_t *const *f, size_t n, int is_volatile) {
+    if (s->state != EIO_OPEN) return -1;
+    if (is_volatile && s->q_len + n > s->srv->opt.queue_soft) return 1;
+    if (s->q_len + n > s->srv->opt.queue_hard) {
+        log_warn("engine", "session %s: send queue over %zu frames, closing", s->sid,
+                 s->srv->opt.queue_hard);
+        eio_close_soon(s, "send queue full");
+        return -1;
+    }
+    while (s->q_len + n > s->q_cap)
+        if (queue_grow(s) < 0) {
+            eio_close_soon(s, "out of memory");
+            return -1;
+        }
+    for (size_t i = 0; i < n; i++) {
+        s->q[(s->q_head + s->q_len) % s->q_cap] = frame_ref(f[i]);
+        s->q_len++;
+    }
+    flush(s);
+    return 0;
+}
+
+int eio_send(eio_session_t *s, frame_t *f, int is_volatile) {
+    return eio_send_many(s, &f, 1, is_volatile);
+}
+
+void eio_queue_pop(eio_session_t *s, uint32_t n) {
+    while (n-- && s->q_len) {
+        frame_unref(s->q[s->q_head]);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+    }
+    /* An idle session should cost as little as possible: give the ring back
+     * once it has drained after a burst. */
+    if (s->q_len == 0 && s->q_cap > 16) {
+        free(s->q);
+        s->q = NULL;
+        s->q_cap = 0;
+        s->q_head = 0;
+    }
+}
+
+size_t eio_take_polling_payload(eio_session_t *s, sbuf_t *out, size_t max_bytes) {
+    size_t n = 0;
+    while (n < s->q_len) {
+        frame_t *f = eio_queue_peek(s, (uint32_t)n);
+        if (n > 0 && out->len + f->len > max_bytes) break;
+        eio_payload_append(out, f);
+        n++;
+    }
+    eio_queue_pop(s, (uint32_t)n);
+    return n;
+}
+
+static void open_packet(eio_session_t *s, sbuf_t *b) {
+    const eio_options_t *o = &s->srv->opt;
+    int can_upgrade = s->transport == EIO_TRANSPORT_POLLING && o->allow_websocket && o->allow_upgrades;
+    sbuf_printf(b, "{\"sid\":\"%s\",\"upgrades\":%s,\"pingInterval\":%u,\"pingTimeout\":%u,\"maxPayload\":%zu}",
+                s->sid, can_upgrade ? "[\"websocket\"]" : "[]", o->ping_interval_ms, o->ping_timeout_ms,
+                o->max_payload);
+}
+
+eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *remote_addr) {
+    eio_session_t *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    do ids_base64id(s->sid);
+    while (eio_session_find(srv, s->sid));
+    s->srv = srv;
+    s->transport = (uint8_t)transport;
+    s->remote_addr = strdup(remote_addr ? remote_addr : "");
+    event_assign(&s->timer, srv->base, -1, 0, heartbeat_cb, s);
+    HASH_ADD_STR(srv->sessions, sid, s);
+    srv->n_sessions++;
+
+    sbuf_t b = SBUF_INIT;
+    open_packet(s, &b);
+    frame_t *f = frame_new_eio('0', b.data, b.len);
+    sbuf_free(&b);
+    if (!f) {
+        eio_close(s, "out of memory");
+        return NULL;
+    }
+    eio_send(s, f, 0);
+    frame_unref(f);
+    arm_timer(s, srv->tv_ping_interval);
+    if (srv->h.on_open && srv->h.on_open(s, srv->ud) < 0) {
+        eio_close(s, "refused");
+        return NULL;
+    }
+    return s;
+}
+
+static void upgrade_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    eio_session_t *s = arg;
+    log_debug("engine", "session %s: upgrade timed out", s->sid);
+    event_free(s->upgrade_timer);
+    s->upgrade_timer = NULL;
+    s->upgrading = 0;
+    if (s->ws) {
+        struct lws *ws = s->ws;
+        s->ws = NULL;
+        tp_close(ws);
+    }
+}
+
+static void upgrade_done(eio_session_t *s) {
+    if (s->upgrade_timer) {
+        event_free(s->upgrade_timer);
+        s->upgrade_timer = NULL;
+    }
+    s->upgrading = 0;
+}
+
+/* Handles a packet on the WebSocket that is probing a polling session. */
+static int on_probe_packet(eio_session_t *s, char type, const unsigned char *data, size_t len) {
+    if (type == '2' && len == 5 && memcmp(data, "probe", 5) == 0) {
+        s->upgrading = 1;
+        s->probe_reply = 1;
+        if (!s->upgrade_timer) {
+            s->upgrade_timer = evtimer_new(s->srv->base, upgrade_timeout_cb, s);
+            struct timeval tv = {s->srv->opt.upgrade_timeout_ms / 1000,
+                                 (s->srv->opt.upgrade_timeout_ms % 1000) * 1000};
+            if (s->upgrade_timer) evtimer_add(s->upgrade_timer, &tv);
+        }
+        tp_ws_want_write(s->ws);
+        /* The client waits for its pending poll to end before it sends the
+         * upgrade packet: answer that poll with a noop. */
+        if (s->poll_get) {
+            eio_send(s, frame_noop, 0);
+        }
+        return 0;
+    }
+    if (type == '5' && s->upgrading) {
+        upgrade_done(s);
+        s->transport = EIO_TRANSPORT_WEBSOCKET;
+        if (s->poll_get) {
+            /* The last poll ends with a noop; the queue now goes to the ws. */
+            struct lws *get = s->poll_get;
+            s->poll_get = NULL;
+            tp_poll_answer(get, "6", 1);
+        }
+        tp_ws_want_write(s->ws);
+        return 0;
+    }
+    /* Anything else on a probing socket aborts the upgrade (as Node does). */
+    struct lws *ws = s->ws;
+    s->ws = NULL;
+    upgrade_done(s);
+    tp_close(ws);
+    return 0;
+}
+
+static void deliver_message(eio_session_t *s, const unsigned char *data, size_t len, int binary) {
+    if (s->srv->opt.echo) {
+        frame_t *f = binary ? frame_new(data, len, 1) : frame_new_eio('4', data, len);
+        if (f) {
+            eio_send(s, f, 0);
+            frame_unref(f);
+        }
+        return;
+    }
+    if (s->srv->h.on_message) s->srv->h.on_message(s, data, len, binary, s->srv->ud);
+}
+
+int eio_on_packet(eio_session_t *s, int from_ws, char type, const unsigned char *data, size_t len) {
+    if (s->state != EIO_OPEN) return -1;
+    int via_transport = from_ws == (s->transport == EIO_TRANSPORT_WEBSOCKET);
+    if (from_ws && !via_transport) return on_probe_packet(s, type, data, len);
+    switch (type) {
+    case 'b':
+        deliver_message(s, data, len, 1);
+        return 0;
+    case '4':
+        deliver_message(s, data, len, 0);
+        return 0;
+    case '3': /* pong */
+        if (s->awaiting_pong) {
+            s->awaiting_pong = 0;
+            arm_timer(s, s->srv->tv_ping_interval);
+        }
+        return 0;
+    case '1':
+        eio_close(s, "transport close");
+        return -1;
+    case '2':
+        /* Engine.IO v4 servers ping; a client ping is a protocol error. */
+        eio_close(s, "invalid heartbeat direction");
+        return -1;
+    case '0':
+    case '5':
+    case '6':
+        return 0;
+    default:
+        eio_close(s, "parse error");
+        return -1;
+    }
+}
+
+void eio_on_ws_closed(eio_session_t *s, struct lws *wsi) {
+    if (s->ws != wsi) return;
+    s->ws = NULL;
+    if (s->transport == EIO_TRANSPORT_WEBSOCKET) {
+        eio_close(s, "transport close");
+    } else {
+        upgrade_done(s); /* a failed probe leaves the polling session alone */
+        s->probe_reply = 0;
+    }
+}
+
+void eio_on_poll_closed(eio_session_t *s, struct lws *wsi) {
+    if (s->poll_get != wsi) return;
+    s->poll_get = NULL;
+    if (s->transport == EIO_TRANSPORT_POLLING) eio_close(s, "transport error");
+}
+
+void eio_close(eio_session_t *s, const char *reason) {
+    if (s->state == EIO_CLOSED) return;
+    s->state = EIO_CLOSED;
+    log_debug("engine", "session %s closed: %s", s->sid, reason);
+    eio_server_t *srv = s->srv;
+    HASH_DEL(srv->sessions, s);
+    srv->n_sessions--;
+    event_del(&s->timer);
+    upgrade_done(s);
+    if (srv->h.on_close) srv->h.on_close(s, reason, srv->ud);
+    /* Whatever is still queued goes out with the final poll, followed by a
+     * close packet, so a polling client learns at once that it is gone. */
+    if (s->poll_get) poll_release(s, const_frame(&frame_close, "1"));
+    if (s->ws) {
+        struct lws *ws = s->ws;
+        s->ws = NULL;
+        tp_close(ws);
+    }
+    eio_queue_pop(s, s->q_len);
+    free(s->q);
+    free(s->remote_addr);
+    tp_session_freed(s);
+    free(s);
+}

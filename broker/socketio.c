@@ -1,0 +1,455 @@
+/*
+ * socketio — Socket.IO v5 server logic over Engine.IO sessions.
+ *
+ * Packet flow in: engine → on_message → parse (sio_codec) → wait for binary
+ * attachments if any → dispatch by type to the client's socket of that
+ * namespace → rules.  Out: rules/adapter → sio_broadcast / sio_socket_emit →
+ * encode once → eio_send_many on each recipient.
+ *
+ * Protocol strictness follows Node's socket.io 4 `Client`: a packet for a
+ * namespace the client has not joined (other than CONNECT), a CONNECT_ERROR
+ * from the client, or anything that does not parse closes the connection.
+ */
+#include "socketio.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "rules.h"
+
+#define MAX_FRAMES_ON_STACK 16
+
+/* ------------------------------------------------------------ encoding */
+
+/* Encodes and hands the frames to fn; frees them afterwards. */
+static int encode(sio_type_t type, const char *nsp, int64_t id, const json_t *data,
+                  sio_bin_t *const *bins, size_t n_bins, frame_t ***out, frame_t **stack) {
+    size_t max = n_bins + 1;
+    frame_t **frames = max <= MAX_FRAMES_ON_STACK ? stack : malloc(max * sizeof *frames);
+    if (!frames) return -1;
+    int n = sio_packet_encode(type, nsp, id, data, bins, n_bins, frames, max);
+    if (n < 0) {
+        if (frames != stack) free(frames);
+        return -1;
+    }
+    *out = frames;
+    return n;
+}
+
+static void release(frame_t **frames, int n, frame_t **stack) {
+    for (int i = 0; i < n; i++) frame_unref(frames[i]);
+    if (frames != stack) free(frames);
+}
+
+static int send_packet(sio_socket_t *s, sio_type_t type, int64_t id, const json_t *data,
+                       sio_bin_t *const *bins, size_t n_bins) {
+    frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
+    int n = encode(type, s->nsp->name, id, data, bins, n_bins, &frames, stack);
+    if (n < 0) {
+        log_warn("socketio", "socket %s: cannot encode packet", s->id);
+        return -1;
+    }
+    int rc = eio_send_many(s->client->eio, frames, (size_t)n, 0);
+    release(frames, n, stack);
+    return rc < 0 ? -1 : 0;
+}
+
+static void send_raw(sio_client_t *c, sio_type_t type, const char *nsp, const json_t *data) {
+    frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
+    int n = encode(type, nsp, -1, data, NULL, 0, &frames, stack);
+    if (n < 0) return;
+    eio_send_many(c->eio, frames, (size_t)n, 0);
+    release(frames, n, stack);
+}
+
+/* -------------------------------------------------------------- server */
+
+sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_ms) {
+    sio_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv) return NULL;
+    srv->base = base;
+    srv->connect_timeout_ms = connect_timeout_ms;
+    srv->ack_timeout_ms = 10000;
+    return srv;
+}
+
+void sio_server_free(sio_server_t *srv) {
+    if (!srv) return;
+    sio_nsp_t *n, *tmp;
+    HASH_ITER(hh, srv->nsps, n, tmp) {
+        HASH_DEL(srv->nsps, n);
+        rules_free(n->rules);
+        free(n->name);
+        free(n);
+    }
+    free(srv);
+}
+
+sio_nsp_t *sio_nsp_add(sio_server_t *srv, const char *name, struct rules_nsp *rules) {
+    sio_nsp_t *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->name = strdup(name);
+    if (!n->name) {
+        free(n);
+        return NULL;
+    }
+    n->srv = srv;
+    n->rules = rules;
+    HASH_ADD_KEYPTR(hh, srv->nsps, n->name, strlen(n->name), n);
+    return n;
+}
+
+sio_nsp_t *sio_nsp_find(sio_server_t *srv, const char *name) {
+    sio_nsp_t *n = NULL;
+    HASH_FIND_STR(srv->nsps, name, n);
+    return n;
+}
+
+sio_socket_t *sio_socket_find(sio_nsp_t *nsp, const char *id) {
+    sio_socket_t *s = NULL;
+    HASH_FIND_STR(nsp->sockets, id, s);
+    return s;
+}
+
+/* ------------------------------------------------------------- sockets */
+
+static void ack_free(sio_pending_ack_t *a) {
+    if (a->timer) event_free(a->timer);
+    free(a);
+}
+
+static void unlink_ack(sio_socket_t *s, sio_pending_ack_t *a) {
+    for (sio_pending_ack_t **p = &s->acks; *p; p = &(*p)->next)
+        if (*p == a) {
+            *p = a->next;
+            return;
+        }
+}
+
+static void ack_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    sio_pending_ack_t *a = arg;
+    unlink_ack(a->socket, a);
+    a->cb(a->socket, NULL, a->ud);
+    ack_free(a);
+}
+
+static void socket_free(sio_socket_t *s) {
+    json_decref(s->auth);
+    json_decref(s->user);
+    free(s);
+}
+
+/* Removes a socket from its namespace and client.  The rules' on_disconnect
+ * runs first, while the socket is still in its rooms but no longer receives. */
+static void socket_close(sio_socket_t *s, const char *reason) {
+    s->connected = 0;
+    if (s->nsp->rules) rules_on_disconnect(s->nsp->rules, s, reason);
+    while (s->acks) {
+        sio_pending_ack_t *a = s->acks;
+        s->acks = a->next;
+        a->cb(s, NULL, a->ud);
+        ack_free(a);
+    }
+    room_leave_matching(&s->nsp->rooms, &s->member, NULL);
+    HASH_DEL(s->nsp->sockets, s);
+    for (sio_socket_t **p = &s->client->sockets; *p; p = &(*p)->next_in_client)
+        if (*p == s) {
+            *p = s->next_in_client;
+            break;
+        }
+    socket_free(s);
+}
+
+int sio_socket_join(sio_socket_t *s, const char *room) {
+    return room_join(&s->nsp->rooms, &s->member, room) < 0 ? -1 : 0;
+}
+
+int sio_socket_leave(sio_socket_t *s, const char *room) {
+    room_leave(&s->nsp->rooms, &s->member, room);
+    return 0;
+}
+
+int sio_socket_emit(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins) {
+    if (!s->connected) return -1;
+    return send_packet(s, SIO_EVENT, -1, data, bins, n_bins);
+}
+
+int sio_socket_emit_ack(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
+                        uint32_t timeout_ms, sio_ack_cb cb, void *ud) {
+    if (!s->connected) return -1;
+    sio_pending_ack_t *a = calloc(1, sizeof *a);
+    if (!a) return -1;
+    a->id = s->next_ack_id++;
+    a->cb = cb;
+    a->ud = ud;
+    a->socket = s;
+    a->timer = evtimer_new(s->nsp->srv->base, ack_timeout_cb, a);
+    if (!a->timer || send_packet(s, SIO_EVENT, a->id, data, bins, n_bins) < 0) {
+        ack_free(a);
+        return -1;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(a->timer, &tv);
+    a->next = s->acks;
+    s->acks = a;
+    return 0;
+}
+
+int sio_socket_ack(sio_socket_t *s, int64_t id, const json_t *args, sio_bin_t *const *bins, size_t n_bins) {
+    if (!s->connected || id < 0) return -1;
+    return send_packet(s, SIO_ACK, id, args, bins, n_bins);
+}
+
+void sio_socket_disconnect(sio_socket_t *s, int close) {
+    sio_client_t *c = s->client;
+    if (close) {
+        eio_close_soon(c->eio, "forced close");
+        return;
+    }
+    send_packet(s, SIO_DISCONNECT, -1, NULL, NULL, 0);
+    socket_close(s, "server namespace disconnect");
+}
+
+/* ---------------------------------------------------------- broadcasts */
+
+static uint32_t next_mark(sio_server_t *srv) {
+    if (++srv->mark == 0) {
+        /* Wrapped: clear every stamp so no socket looks already served. */
+        sio_nsp_t *n, *ntmp;
+        HASH_ITER(hh, srv->nsps, n, ntmp) {
+            sio_socket_t *s, *stmp;
+            HASH_ITER(hh, n->sockets, s, stmp) s->member.mark = 0;
+        }
+        srv->mark = 1;
+    }
+    return srv->mark;
+}
+
+/* Stamps every socket in `name` (a room, or a socket id). */
+static void stamp(sio_nsp_t *nsp, const char *name, uint32_t mark) {
+    room_t *r = room_find(nsp->rooms, name);
+    if (r) {
+        for (uint32_t i = 0; i < r->n; i++) r->members[i]->mark = mark;
+        return;
+    }
+    sio_socket_t *s = sio_socket_find(nsp, name);
+    if (s) s->member.mark = mark;
+}
+
+static inline int deliver_one(sio_socket_t *s, frame_t *const *frames, size_t n, uint32_t mark, int vol) {
+    if (s->member.mark == mark || !s->connected) return 0;
+    s->member.mark = mark;
+    return eio_send_many(s->client->eio, frames, n, vol) == 0;
+}
+
+size_t sio_deliver(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frames, const sio_target_t *t) {
+    uint32_t mark = next_mark(nsp->srv);
+    for (size_t i = 0; i < t->n_except; i++) stamp(nsp, t->except[i], mark);
+    if (t->except_socket) ((sio_socket_t *)t->except_socket)->member.mark = mark;
+    size_t count = 0;
+    int vol = t->is_volatile;
+    if (t->n_rooms == 0) {
+        sio_socket_t *s, *tmp;
+        HASH_ITER(hh, nsp->sockets, s, tmp) count += (size_t)deliver_one(s, frames, n_frames, mark, vol);
+        return count;
+    }
+    for (size_t i = 0; i < t->n_rooms; i++) {
+        room_t *r = room_find(nsp->rooms, t->rooms[i]);
+        if (r) {
+            for (uint32_t k = 0; k < r->n; k++)
+                count += (size_t)deliver_one((sio_socket_t *)r->members[k], frames, n_frames, mark, vol);
+            continue;
+        }
+        sio_socket_t *s = sio_socket_find(nsp, t->rooms[i]);
+        if (s) count += (size_t)deliver_one(s, frames, n_frames, mark, vol);
+    }
+    return count;
+}
+
+size_t sio_broadcast(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
+                     const sio_target_t *t) {
+    frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
+    int n = encode(SIO_EVENT, nsp->name, -1, data, bins, n_bins, &frames, stack);
+    if (n < 0) {
+        log_warn("socketio", "broadcast in %s: cannot encode packet", nsp->name);
+        return 0;
+    }
+    size_t count = sio_deliver(nsp, frames, (size_t)n, t);
+    release(frames, n, stack);
+    if (!t->is_local && nsp->srv->publish)
+        nsp->srv->publish(nsp->srv, nsp, data, bins, n_bins, t, nsp->srv->publish_ud);
+    return count;
+}
+
+/* ------------------------------------------------------------- clients */
+
+static void connect_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    sio_client_t *c = arg;
+    event_free(c->connect_timer);
+    c->connect_timer = NULL;
+    if (!c->sockets) {
+        log_debug("socketio", "session %s: no namespace joined within connectTimeout", c->eio->sid);
+        eio_close_soon(c->eio, "connect timeout");
+    }
+}
+
+static int on_open(eio_session_t *e, void *ud) {
+    sio_server_t *srv = ud;
+    sio_client_t *c = calloc(1, sizeof *c);
+    if (!c) return -1;
+    c->srv = srv;
+    c->eio = e;
+    e->user = c;
+    c->connect_timer = evtimer_new(srv->base, connect_timeout_cb, c);
+    if (c->connect_timer) {
+        struct timeval tv = {srv->connect_timeout_ms / 1000, (srv->connect_timeout_ms % 1000) * 1000};
+        evtimer_add(c->connect_timer, &tv);
+    }
+    return 0;
+}
+
+static void on_close(eio_session_t *e, const char *reason, void *ud) {
+    (void)ud;
+    sio_client_t *c = e->user;
+    if (!c) return;
+    while (c->sockets) socket_close(c->sockets, reason);
+    if (c->connect_timer) event_free(c->connect_timer);
+    if (c->has_partial) sio_packet_clear(&c->partial);
+    json_decref(c->query);
+    free(c);
+    e->user = NULL;
+}
+
+static sio_socket_t *client_socket(sio_client_t *c, const char *nsp) {
+    for (sio_socket_t *s = c->sockets; s; s = s->next_in_client)
+        if (strcmp(s->nsp->name, nsp) == 0) return s;
+    return NULL;
+}
+
+static void do_connect(sio_client_t *c, sio_packet_t *p) {
+    sio_nsp_t *nsp = sio_nsp_find(c->srv, p->nsp);
+    if (!nsp) {
+        json_t *err = json_pack("{s:s}", "message", "Invalid namespace");
+        send_raw(c, SIO_CONNECT_ERROR, p->nsp, err);
+        json_decref(err);
+        return;
+    }
+    sio_socket_t *old = client_socket(c, p->nsp);
+    if (old) socket_close(old, "client namespace disconnect");
+    sio_socket_t *s = calloc(1, sizeof *s);
+    if (!s) return;
+    do ids_base64id(s->id);
+    while (sio_socket_find(nsp, s->id));
+    s->nsp = nsp;
+    s->client = c;
+    s->auth = p->data ? json_incref(p->data) : json_object();
+    HASH_ADD_STR(nsp->sockets, id, s);
+    s->next_in_client = c->sockets;
+    c->sockets = s;
+    s->connected = 1;
+    if (c->connect_timer) {
+        event_free(c->connect_timer);
+        c->connect_timer = NULL;
+    }
+    json_t *ok = json_pack("{s:s}", "sid", s->id);
+    send_packet(s, SIO_CONNECT, -1, ok, NULL, 0);
+    json_decref(ok);
+    if (nsp->rules) rules_on_connect(nsp->rules, s);
+}
+
+static void on_ack(sio_socket_t *s, sio_packet_t *p) {
+    for (sio_pending_ack_t *a = s->acks; a; a = a->next)
+        if (a->id == p->id) {
+            unlink_ack(s, a);
+            a->cb(s, p, a->ud);
+            ack_free(a);
+            return;
+        }
+    log_debug("socketio", "socket %s: ack %lld matches no request", s->id, (long long)p->id);
+}
+
+/* Handles a complete packet.  Returns -1 when the connection was closed. */
+static int dispatch(sio_client_t *c, sio_packet_t *p) {
+    if (p->type == SIO_CONNECT) {
+        do_connect(c, p);
+        return 0;
+    }
+    sio_socket_t *s = client_socket(c, p->nsp);
+    if (!s || p->type == SIO_CONNECT_ERROR) {
+        log_info("socketio", "session %s: packet type %d for namespace %s it has not joined, closing",
+                 c->eio->sid, (int)p->type, p->nsp);
+        eio_close_soon(c->eio, "invalid state");
+        return -1;
+    }
+    switch (p->type) {
+    case SIO_DISCONNECT:
+        socket_close(s, "client namespace disconnect");
+        break;
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT:
+        if (s->nsp->rules) rules_on_event(s->nsp->rules, s, p);
+        break;
+    case SIO_ACK:
+    case SIO_BINARY_ACK:
+        on_ack(s, p);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static void on_message(eio_session_t *e, const unsigned char *data, size_t len, int binary, void *ud) {
+    (void)ud;
+    sio_client_t *c = e->user;
+    if (binary) {
+        if (!c->has_partial) {
+            log_info("socketio", "session %s: unexpected binary message, closing", e->sid);
+            eio_close_soon(e, "parse error");
+            return;
+        }
+        sio_bin_t *bin = frame_new(data, len, 1);
+        int rc = bin ? sio_packet_add_bin(&c->partial, bin) : -1;
+        if (bin) frame_unref(bin);
+        if (rc < 0) {
+            log_info("socketio", "session %s: bad binary attachment, closing", e->sid);
+            eio_close_soon(e, "parse error");
+            return;
+        }
+        if (rc == 1) {
+            sio_packet_t p = c->partial;
+            c->has_partial = 0;
+            memset(&c->partial, 0, sizeof c->partial);
+            dispatch(c, &p);
+            sio_packet_clear(&p);
+        }
+        return;
+    }
+    if (c->has_partial) {
+        log_info("socketio", "session %s: text packet while reconstructing a binary one, closing", e->sid);
+        eio_close_soon(e, "parse error");
+        return;
+    }
+    sio_packet_t p;
+    const char *err = NULL;
+    if (sio_packet_parse((const char *)data, len, &p, &err) < 0) {
+        log_info("socketio", "session %s: invalid packet (%s), closing", e->sid, err ? err : "?");
+        eio_close_soon(e, "parse error");
+        return;
+    }
+    if (p.attachments > p.n_bins) {
+        c->partial = p;
+        c->has_partial = 1;
+        return;
+    }
+    dispatch(c, &p);
+    sio_packet_clear(&p);
+}
+
+const eio_handlers_t sio_eio_handlers = {on_open, on_message, on_close};

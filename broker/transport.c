@@ -1,0 +1,676 @@
+/*
+ * transport — the libwebsockets side of the broker.
+ *
+ * One lws vhost on the libevent loop serves, on one port:
+ *   - Engine.IO long-polling: GET (handshake, or a poll that is held until
+ *     the session has something to send), POST (client packets), OPTIONS
+ *     (CORS preflight);
+ *   - Engine.IO WebSocket connections (new sessions, or probes upgrading a
+ *     polling session);
+ *   - GET /healthz.
+ *
+ * Every HTTP answer is prepared as a `struct resp` (status, headers, body)
+ * and written from LWS_CALLBACK_HTTP_WRITEABLE, the only place lws 4.1
+ * reliably writes HTTP.  A held GET keeps its resp (headers ready) and gets
+ * its body when the engine calls tp_poll_answer().
+ *
+ * The traps of lws 4.1.6 on a foreign libevent loop (shared notes) shape the
+ * held GET: rx flow control off while held (else the loop spins when the
+ * client pipelines or closes), an EV_CLOSED watcher to notice the client
+ * leaving, rx back on *before* asking for writable (else never writable), and
+ * the lws body timeout cleared (else the poll dies after 5 s).
+ *
+ * WebSocket writes coalesce queued frames: each frame's WebSocket header is
+ * built here and several frames go out in one LWS_WRITE_RAW write, looping
+ * while lws has nothing partially buffered (the fastest strategy measured).
+ * No WebSocket extension is offered, so raw frames are always valid.
+ */
+#include "transport.h"
+
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "../common/sbuf.h"
+#include "eio_codec.h"
+
+#define WS_RX_BUFFER 1024      /* per-connection receive buffer: dominates idle memory */
+#define WS_SCRATCH (16 * 1024) /* one coalesced write */
+#define MAX_URI_ARGS 2048
+
+_Static_assert(LWS_PRE <= FRAME_HEADROOM, "frame headroom must hold LWS_PRE");
+
+/* An HTTP answer being prepared or waiting to be written. */
+struct resp {
+    int status;
+    const char *ctype;   /* static string or NULL */
+    sbuf_t hdrs;         /* "Name:\0value\0" pairs */
+    sbuf_t body;         /* LWS_PRE bytes of headroom, then the body */
+    uint8_t ready;       /* body complete: write when writable */
+    uint8_t close_after; /* close the connection after writing (body unread) */
+};
+
+/* Per-connection data (lws per_session_data): kept small, it exists for
+ * every idle WebSocket client. */
+struct conn {
+    eio_server_t *srv;
+    eio_session_t *s;       /* ws: its session; http: session of the held GET */
+    struct resp *resp;      /* http: pending answer */
+    sbuf_t rx;              /* POST body, or a fragmented ws message */
+    struct event *closed_ev;/* held GET: notices the client leaving */
+    char sid[24];           /* POST: target session (looked up again at the end) */
+    uint8_t is_ws;
+    uint8_t kill;           /* ws: close at next writable */
+    uint8_t rx_too_big;     /* POST body over maxPayload: answered 413 */
+    uint8_t rx_binary;      /* ws: the message being reassembled is binary */
+};
+
+static struct {
+    struct lws_context *ctx;
+    struct event_base *base;
+    eio_server_t *servers;
+    unsigned char scratch[LWS_PRE + WS_SCRATCH];
+} tp;
+
+/* ---------------------------------------------------------------- helpers */
+
+static eio_server_t *server_for_path(const char *path) {
+    for (eio_server_t *s = tp.servers; s; s = s->next)
+        if (strncmp(path, s->opt.path, strlen(s->opt.path)) == 0) return s;
+    return NULL;
+}
+
+/* Copies the value of query argument `name` into out; returns its length or -1. */
+static int query_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
+    char buf[256];
+    size_t nl = strlen(name);
+    for (int i = 0;; i++) {
+        int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) return -1;
+        if ((size_t)n > nl && strncmp(buf, name, nl) == 0 && buf[nl] == '=') {
+            size_t vl = (size_t)n - nl - 1;
+            if (vl >= outlen) return -1;
+            memcpy(out, buf + nl + 1, vl);
+            out[vl] = '\0';
+            return (int)vl;
+        }
+    }
+}
+
+static int header_copy(struct lws *wsi, enum lws_token_indexes h, char *out, size_t outlen) {
+    int len = lws_hdr_total_length(wsi, h);
+    if (len <= 0 || (size_t)len >= outlen) return -1;
+    return lws_hdr_copy(wsi, out, (int)outlen, h);
+}
+
+static struct resp *resp_new(int status, const char *ctype) {
+    struct resp *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->status = status;
+    r->ctype = ctype;
+    static const char pre[LWS_PRE];
+    sbuf_append(&r->body, pre, LWS_PRE);
+    return r;
+}
+
+static void resp_free(struct resp *r) {
+    if (!r) return;
+    sbuf_free(&r->hdrs);
+    sbuf_free(&r->body);
+    free(r);
+}
+
+static void resp_header(struct resp *r, const char *name, const char *value) {
+    sbuf_append(&r->hdrs, name, strlen(name) + 1);
+    sbuf_append(&r->hdrs, value, strlen(value) + 1);
+}
+
+/* CORS headers as Node's `cors` middleware (used by engine.io) sends them. */
+static void resp_cors(struct resp *r, struct lws *wsi, const eio_cors_t *c, int preflight) {
+    if (!c->enabled) return;
+    char origin[512];
+    int have_origin = header_copy(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin) > 0;
+    if (c->any_origin) {
+        resp_header(r, "Access-Control-Allow-Origin:", "*");
+    } else {
+        int ok = 0;
+        for (size_t i = 0; have_origin && i < c->n_origins; i++)
+            if (strcmp(c->origins[i], origin) == 0) ok = 1;
+        if (ok) resp_header(r, "Access-Control-Allow-Origin:", origin);
+    }
+    if (c->credentials) resp_header(r, "Access-Control-Allow-Credentials:", "true");
+    char req_hdrs[512];
+    int have_req_hdrs = preflight &&
+        header_copy(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS, req_hdrs, sizeof req_hdrs) > 0;
+    if (!c->any_origin)
+        resp_header(r, "Vary:", have_req_hdrs ? "Origin, Access-Control-Request-Headers" : "Origin");
+    else if (have_req_hdrs)
+        resp_header(r, "Vary:", "Access-Control-Request-Headers");
+    if (preflight) {
+        resp_header(r, "Access-Control-Allow-Methods:", "GET,HEAD,PUT,PATCH,POST,DELETE");
+        if (have_req_hdrs) resp_header(r, "Access-Control-Allow-Headers:", req_hdrs);
+    }
+}
+
+static void resp_cookie(struct resp *r, const eio_cookie_t *c, const char *sid) {
+    if (!c->enabled) return;
+    sbuf_t v = SBUF_INIT;
+    sbuf_printf(&v, "%s=%s", c->name, sid);
+    if (c->path) sbuf_printf(&v, "; Path=%s", c->path);
+    if (c->http_only) sbuf_puts(&v, "; HttpOnly");
+    if (c->same_site) sbuf_printf(&v, "; SameSite=%s", c->same_site);
+    resp_header(r, "Set-Cookie:", v.data ? v.data : "");
+    sbuf_free(&v);
+}
+
+static void resp_body(struct resp *r, const char *body, size_t len) {
+    sbuf_append(&r->body, body, len);
+    r->ready = 1;
+}
+
+/* Queues `r` as the connection's answer and asks for a writable callback. */
+static void resp_send(struct lws *wsi, struct conn *c, struct resp *r) {
+    resp_free(c->resp);
+    c->resp = r;
+    lws_callback_on_writable(wsi);
+}
+
+static void answer_error(struct lws *wsi, struct conn *c, int code) {
+    struct resp *r = resp_new(code == EIO_ERR_FORBIDDEN ? 403 : 400, "application/json");
+    if (!r) return;
+    if (c->srv) resp_cors(r, wsi, &c->srv->opt.cors, 0);
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, eio_error_message(code));
+    resp_body(r, body, (size_t)n);
+    resp_send(wsi, c, r);
+}
+
+static void answer_simple(struct lws *wsi, struct conn *c, int status, const char *ctype,
+                          const char *body, int close_after) {
+    struct resp *r = resp_new(status, ctype);
+    if (!r) return;
+    if (c->srv) resp_cors(r, wsi, &c->srv->opt.cors, 0);
+    r->close_after = (uint8_t)close_after;
+    resp_body(r, body, strlen(body));
+    resp_send(wsi, c, r);
+}
+
+static int write_resp(struct lws *wsi, struct conn *c) {
+    struct resp *r = c->resp;
+    if (!r || !r->ready) return 0;
+    c->resp = NULL;
+    unsigned char hb[LWS_PRE + 2048];
+    unsigned char *start = hb + LWS_PRE, *p = start, *end = hb + sizeof hb - 1;
+    size_t body_len = r->body.len - LWS_PRE;
+    if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->ctype, body_len, &p, end))
+        goto fail;
+    for (size_t off = 0; off < r->hdrs.len;) {
+        const char *name = r->hdrs.data + off;
+        off += strlen(name) + 1;
+        const char *value = r->hdrs.data + off;
+        off += strlen(value) + 1;
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+                                        (int)strlen(value), &p, end))
+            goto fail;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end)) goto fail;
+    if (body_len &&
+        lws_write(wsi, (unsigned char *)r->body.data + LWS_PRE, body_len, LWS_WRITE_HTTP_FINAL) < 0)
+        goto fail;
+    int close_after = r->close_after;
+    resp_free(r);
+    if (close_after) return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+fail:
+    resp_free(r);
+    return -1;
+}
+
+/* ---------------------------------------------------------- held polls */
+
+static void held_closed_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct lws *wsi = arg;
+    struct conn *c = lws_wsi_user(wsi);
+    if (c->closed_ev) {
+        event_free(c->closed_ev);
+        c->closed_ev = NULL;
+    }
+    eio_session_t *s = c->s;
+    c->s = NULL;
+    if (s) eio_on_poll_closed(s, wsi);
+    /* Outside lws service only the synchronous kill is reliable (trap 4). */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+}
+
+static void hold_poll(struct lws *wsi, struct conn *c, eio_session_t *s) {
+    c->s = s;
+    s->poll_get = wsi;
+    lws_rx_flow_control(wsi, 0);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    c->closed_ev = event_new(tp.base, lws_get_socket_fd(wsi), EV_CLOSED, held_closed_cb, wsi);
+    if (c->closed_ev) event_add(c->closed_ev, NULL);
+}
+
+void tp_poll_answer(struct lws *wsi, const char *body, size_t len) {
+    struct conn *c = lws_wsi_user(wsi);
+    if (c->closed_ev) {
+        event_free(c->closed_ev);
+        c->closed_ev = NULL;
+    }
+    c->s = NULL;
+    /* rx back on first, or lws never reports the connection writable (trap 2). */
+    lws_rx_flow_control(wsi, 1);
+    if (!c->resp) c->resp = resp_new(200, "text/plain; charset=UTF-8");
+    if (!c->resp) return;
+    resp_body(c->resp, body, len);
+    lws_callback_on_writable(wsi);
+}
+
+void tp_session_freed(eio_session_t *s) {
+    (void)s;
+}
+
+void tp_ws_want_write(struct lws *wsi) { lws_callback_on_writable(wsi); }
+
+void tp_close(struct lws *wsi) {
+    struct conn *c = lws_wsi_user(wsi);
+    c->s = NULL;
+    c->kill = 1;
+    lws_callback_on_writable(wsi);
+}
+
+/* ------------------------------------------------------------- HTTP */
+
+static int process_post_body(struct lws *wsi, struct conn *c);
+
+static int on_http(struct lws *wsi, struct conn *c, const char *path) {
+    /* A keep-alive connection reuses its conn for each request. */
+    resp_free(c->resp);
+    sbuf_free(&c->rx);
+    memset(c, 0, sizeof *c);
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+        answer_simple(wsi, c, 200, "application/json", "{\"ok\":true}", 0);
+        return 0;
+    }
+    eio_server_t *srv = server_for_path(path);
+    if (!srv) {
+        answer_simple(wsi, c, 404, "application/json", "{\"code\":404,\"message\":\"Not found\"}", 0);
+        return 0;
+    }
+    c->srv = srv;
+    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+
+    if (is_options && srv->opt.cors.enabled) {
+        struct resp *r = resp_new(204, NULL);
+        if (!r) return -1;
+        resp_cors(r, wsi, &srv->opt.cors, 1);
+        r->ready = 1;
+        resp_send(wsi, c, r);
+        return 0;
+    }
+
+    char transport[16], sid[32], eio[8];
+    int has_transport = query_arg(wsi, "transport", transport, sizeof transport) >= 0;
+    int polling = has_transport && strcmp(transport, "polling") == 0;
+    if (!polling || !srv->opt.allow_polling) {
+        /* A plain GET with transport=websocket is not an upgrade: Bad request. */
+        int known_ws = has_transport && strcmp(transport, "websocket") == 0 && srv->opt.allow_websocket;
+        answer_error(wsi, c, known_ws ? EIO_ERR_BAD_REQUEST : EIO_ERR_TRANSPORT_UNKNOWN);
+        return 0;
+    }
+    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
+        eio_session_t *s = eio_session_find(srv, sid);
+        if (!s) {
+            answer_error(wsi, c, EIO_ERR_UNKNOWN_SID);
+            return 0;
+        }
+        if (s->transport != EIO_TRANSPORT_POLLING) {
+            answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
+            return 0;
+        }
+        if (is_get) {
+            if (s->poll_get) {
+                log_warn("transport", "session %s: overlapping polls, closing", s->sid);
+                eio_close(s, "transport error");
+                answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
+                return 0;
+            }
+            struct resp *r = resp_new(200, "text/plain; charset=UTF-8");
+            if (!r) return -1;
+            resp_cors(r, wsi, &srv->opt.cors, 0);
+            c->resp = r;
+            if (s->q_len && !s->upgrading) {
+                sbuf_t b = SBUF_INIT;
+                eio_take_polling_payload(s, &b, (size_t)-1);
+                resp_body(r, b.data, b.len);
+                sbuf_free(&b);
+                lws_callback_on_writable(wsi);
+            } else if (s->upgrading) {
+                resp_body(r, "6", 1);
+                lws_callback_on_writable(wsi);
+            } else {
+                hold_poll(wsi, c, s);
+            }
+            return 0;
+        }
+        if (is_post) {
+            char te[64];
+            if (header_copy(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0) {
+                /* lws 4.1 cannot read chunked request bodies (trap 6). */
+                answer_simple(wsi, c, 411, "application/json",
+                              "{\"code\":3,\"message\":\"Bad request\"}", 1);
+                return 0;
+            }
+            char cl[32];
+            long long len = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0
+                                ? strtoll(cl, NULL, 10) : 0;
+            if (len < 0 || (unsigned long long)len > srv->opt.max_payload) {
+                /* Answer before dropping the body (trap 7). */
+                log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
+                answer_simple(wsi, c, 413, NULL, "", 1);
+                eio_close(s, "transport error");
+                return 0;
+            }
+            snprintf(c->sid, sizeof c->sid, "%s", s->sid);
+            if (len == 0) return process_post_body(wsi, c);
+            return 0; /* body follows in LWS_CALLBACK_HTTP_BODY */
+        }
+        answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
+        return 0;
+    }
+    if (!is_get) {
+        answer_error(wsi, c, EIO_ERR_BAD_HANDSHAKE_METHOD);
+        return 0;
+    }
+    if (query_arg(wsi, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) {
+        answer_error(wsi, c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+        return 0;
+    }
+    char peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_POLLING, peer);
+    if (!s) {
+        answer_error(wsi, c, EIO_ERR_FORBIDDEN);
+        return 0;
+    }
+    struct resp *r = resp_new(200, "text/plain; charset=UTF-8");
+    if (!r) return -1;
+    resp_cors(r, wsi, &srv->opt.cors, 0);
+    resp_cookie(r, &srv->opt.cookie, s->sid);
+    sbuf_t b = SBUF_INIT;
+    eio_take_polling_payload(s, &b, (size_t)-1);
+    resp_body(r, b.data, b.len);
+    sbuf_free(&b);
+    resp_send(wsi, c, r);
+    return 0;
+}
+
+static int post_packet_cb(void *ud, char type, const char *data, size_t len) {
+    eio_session_t *s = ud;
+    return eio_on_packet(s, 0, type, (const unsigned char *)data, len) < 0 ? 1 : 0;
+}
+
+static int process_post_body(struct lws *wsi, struct conn *c) {
+    eio_session_t *s = eio_session_find(c->srv, c->sid);
+    if (!s) {
+        answer_error(wsi, c, EIO_ERR_UNKNOWN_SID);
+        return 0;
+    }
+    int rc = eio_payload_decode(c->rx.data ? c->rx.data : "", c->rx.len, post_packet_cb, s);
+    sbuf_free(&c->rx);
+    if (rc < 0) {
+        /* Node closes the session on a payload it cannot parse and still
+         * answers the request. */
+        s = eio_session_find(c->srv, c->sid);
+        if (s) {
+            log_info("transport", "session %s: malformed polling payload, closing", s->sid);
+            eio_close(s, "parse error");
+        }
+        answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
+        return 0;
+    }
+    answer_simple(wsi, c, 200, "text/html", "ok", 0);
+    return 0;
+}
+
+/* --------------------------------------------------------- WebSocket */
+
+static int ws_filter(struct lws *wsi) {
+    char path[256];
+    if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
+    eio_server_t *srv = server_for_path(path);
+    if (!srv || !srv->opt.allow_websocket) return -1;
+    char transport[16], sid[32], eio[8];
+    if (query_arg(wsi, "transport", transport, sizeof transport) < 0 || strcmp(transport, "websocket") != 0)
+        return -1;
+    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
+        eio_session_t *s = eio_session_find(srv, sid);
+        if (!s || s->transport != EIO_TRANSPORT_POLLING || s->ws || !srv->opt.allow_upgrades) return -1;
+        return 0;
+    }
+    if (query_arg(wsi, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) return -1;
+    return 0;
+}
+
+static int ws_established(struct lws *wsi, struct conn *c) {
+    memset(c, 0, sizeof *c);
+    c->is_ws = 1;
+    char path[256], sid[32];
+    if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
+    eio_server_t *srv = server_for_path(path);
+    if (!srv) return -1;
+    c->srv = srv;
+    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
+        eio_session_t *s = eio_session_find(srv, sid);
+        if (!s || s->transport != EIO_TRANSPORT_POLLING || s->ws) return -1;
+        s->ws = wsi;
+        c->s = s;
+        return 0;
+    }
+    char peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_WEBSOCKET, peer);
+    if (!s) return -1;
+    s->ws = wsi;
+    c->s = s;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int ws_receive(struct lws *wsi, struct conn *c, const unsigned char *in, size_t len) {
+    eio_session_t *s = c->s;
+    if (!s) return -1;
+    size_t max = s->srv->opt.max_payload;
+    int first = lws_is_first_fragment(wsi);
+    int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    const unsigned char *msg = in;
+    size_t msg_len = len;
+    if (first) {
+        sbuf_reset(&c->rx);
+        c->rx_binary = (uint8_t)lws_frame_is_binary(wsi);
+    }
+    if (!(first && final)) {
+        /* Messages larger than the receive buffer arrive in pieces (trap 11). */
+        if (c->rx.len + len > max) goto too_big;
+        sbuf_append(&c->rx, in, len);
+        if (!final) return 0;
+        msg = (const unsigned char *)c->rx.data;
+        msg_len = c->rx.len;
+    } else if (len > max) {
+        goto too_big;
+    }
+    int rc;
+    if (c->rx_binary) {
+        rc = eio_on_packet(s, 1, 'b', msg, msg_len);
+    } else if (msg_len == 0) {
+        eio_close(s, "parse error");
+        rc = -1;
+    } else {
+        rc = eio_on_packet(s, 1, (char)msg[0], msg + 1, msg_len - 1);
+    }
+    if (c->rx.cap > 4096) sbuf_free(&c->rx);
+    else sbuf_reset(&c->rx);
+    return rc < 0 ? -1 : 0;
+too_big:
+    log_info("transport", "session %s: websocket message over maxPayload (%zu), closing", s->sid, max);
+    sbuf_free(&c->rx);
+    c->s = NULL;
+    if (s->ws == wsi) s->ws = NULL;
+    if (s->transport == EIO_TRANSPORT_WEBSOCKET) eio_close(s, "transport error");
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+    return -1;
+}
+
+static size_t ws_header(unsigned char *h, const frame_t *f) {
+    h[0] = 0x80 | (f->binary ? 0x2 : 0x1);
+    if (f->len < 126) {
+        h[1] = (unsigned char)f->len;
+        return 2;
+    }
+    if (f->len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(f->len >> 8);
+        h[3] = (unsigned char)f->len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)((uint64_t)f->len >> (56 - 8 * i));
+    return 10;
+}
+
+static int ws_writable(struct lws *wsi, struct conn *c) {
+    if (c->kill) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        return -1;
+    }
+    eio_session_t *s = c->s;
+    if (!s) return 0;
+    if (s->transport != EIO_TRANSPORT_WEBSOCKET) {
+        if (s->probe_reply) {
+            s->probe_reply = 0;
+            unsigned char b[LWS_PRE + 8];
+            memcpy(b + LWS_PRE, "3probe", 6);
+            if (lws_write(wsi, b + LWS_PRE, 6, LWS_WRITE_TEXT) < 0) return -1;
+        }
+        return 0;
+    }
+    while (s->q_len && !lws_partial_buffered(wsi)) {
+        size_t used = 0;
+        uint32_t n = 0;
+        unsigned char *out = tp.scratch + LWS_PRE;
+        for (frame_t *f; (f = eio_queue_peek(s, n)) != NULL; n++) {
+            if (used + 10 + f->len > WS_SCRATCH) break;
+            used += ws_header(out + used, f);
+            memcpy(out + used, frame_data(f), f->len);
+            used += f->len;
+        }
+        if (n == 0) {
+            frame_t *f = eio_queue_peek(s, 0);
+            if (lws_write(wsi, frame_data(f), f->len, f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT) < 0)
+                return -1;
+            n = 1;
+        } else if (lws_write(wsi, out, used, LWS_WRITE_RAW) < 0) {
+            return -1;
+        }
+        eio_queue_pop(s, n);
+    }
+    if (s->q_len) lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ------------------------------------------------------------ callback */
+
+static void conn_cleanup(struct lws *wsi, struct conn *c) {
+    if (c->closed_ev) {
+        event_free(c->closed_ev);
+        c->closed_ev = NULL;
+    }
+    resp_free(c->resp);
+    c->resp = NULL;
+    sbuf_free(&c->rx);
+    eio_session_t *s = c->s;
+    c->s = NULL;
+    if (s) {
+        if (c->is_ws) eio_on_ws_closed(s, wsi);
+        else eio_on_poll_closed(s, wsi);
+    }
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+    struct conn *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(wsi, c, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        if (c->rx_too_big || !c->sid[0]) return 0;
+        if (c->rx.len + len > c->srv->opt.max_payload) {
+            c->rx_too_big = 1;
+            sbuf_free(&c->rx);
+            answer_simple(wsi, c, 413, NULL, "", 1);
+            return 0;
+        }
+        sbuf_append(&c->rx, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c->rx_too_big || !c->sid[0]) return 0;
+        return process_post_body(wsi, c);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return write_resp(wsi, c);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c) conn_cleanup(wsi, c);
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return ws_filter(wsi) ? 1 : 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        return ws_established(wsi, c);
+    case LWS_CALLBACK_RECEIVE:
+        return ws_receive(wsi, c, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_writable(wsi, c);
+    case LWS_CALLBACK_CLOSED:
+        if (c) conn_cleanup(wsi, c);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static struct lws_protocols protocols[] = {
+    {"sio", callback, sizeof(struct conn), WS_RX_BUFFER, 0, NULL, WS_SCRATCH},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+int tp_start(struct event_base *base, const tp_options_t *opt) {
+    tp.base = base;
+    tp.servers = opt->servers;
+    lws_set_log_level(LLL_ERR, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[] = {base};
+    info.port = opt->port;
+    info.iface = opt->host;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_LIBEVENT | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = loops;
+    info.max_http_header_data = 2048;
+    /* A held poll keeps its header buffer: allow one per connection. */
+    info.max_http_header_pool = 65535;
+    info.timeout_secs = 30;
+    tp.ctx = lws_create_context(&info);
+    if (!tp.ctx) {
+        log_error("transport", "cannot listen on %s:%d", opt->host ? opt->host : "*", opt->port);
+        return -1;
+    }
+    log_info("transport", "listening on %s:%d", opt->host ? opt->host : "*", opt->port);
+    return 0;
+}
+
+void tp_stop(void) {
+    if (tp.ctx) lws_context_destroy(tp.ctx);
+    tp.ctx = NULL;
+}
