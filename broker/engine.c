@@ -181,6 +181,7 @@ int eio_send(eio_session_t *s, frame_t *f, int is_volatile) {
 }
 
 void eio_queue_pop(eio_session_t *s, uint32_t n) {
+    s->q_break = s->q_break > n ? s->q_break - n : 0;
     while (n-- && s->q_len) {
         frame_unref(s->q[s->q_head]);
         s->q_head = (s->q_head + 1) % s->q_cap;
@@ -338,6 +339,12 @@ int eio_on_packet(eio_session_t *s, int from_ws, char type, const unsigned char 
         }
         return 0;
     case '1':
+        /* The client closes: its pending poll ends with a noop (Node). */
+        if (s->poll_get) {
+            struct lws *get = s->poll_get;
+            s->poll_get = NULL;
+            tp_poll_answer(get, "6", 1);
+        }
         eio_close(s, "transport close");
         return -1;
     case '2':

@@ -107,6 +107,7 @@ struct eio_session {
     const char *close_reason; /* static string, for a deferred close */
     frame_t **q;              /* ring of queued frames */
     uint32_t q_head, q_len, q_cap;
+    uint32_t q_break;         /* ws: frames to write before yielding one loop turn (0 = none) */
     struct event timer;       /* heartbeat: ping after interval, close after timeout */
     struct event *upgrade_timer; /* only while a probe is in flight */
     void *user;               /* handler's per-session data */
@@ -128,6 +129,13 @@ int eio_send(eio_session_t *s, frame_t *f, int is_volatile);
 /* Sends several frames atomically with respect to the volatile drop (a
  * Socket.IO packet with its binary attachments). */
 int eio_send_many(eio_session_t *s, frame_t *const *f, size_t n, int is_volatile);
+
+/* Makes the WebSocket writer send everything queued so far, then yield one
+ * loop iteration before writing more.  Used after a Socket.IO CONNECT ack:
+ * Node's server writes it alone, and clients that handle one message per
+ * read (the official test-suite) rely on it arriving apart from what
+ * follows. */
+static inline void eio_write_break(eio_session_t *s) { s->q_break = s->q_len; }
 
 /* Closes the session: tells the transport, calls on_close, frees it. */
 void eio_close(eio_session_t *s, const char *reason);

@@ -8,13 +8,15 @@
  * byte has to be what Node would have produced for the same value.
  *
  * Numbers: a JavaScript number is a double.  The shortest decimal that
- * reads back to the same double is found by trying 1..17 significant
- * digits with printf's correctly rounded "%.*e" and strtod, then laid out
+ * reads back to the same double is found with printf's correctly rounded
+ * "%.*e" and strtod (see json_out_real for why 15, 16, 17 digits suffice),
+ * then laid out
  * in the notation of Number.prototype.toString (ECMA-262 Number::toString):
  * plain digits for exponents -7 < e < 21, otherwise d.ddde+X / d.ddde-X.
  */
 #include "json_out.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,15 +96,21 @@ void json_out_real(sbuf_t *out, double d) {
         return;
     }
 
-    /* Shortest round trip.  At 17 digits every double round-trips, so the
-     * loop always ends with buf holding a valid form.  For a power of two
-     * the gap to the next double below is half the gap above, so the
-     * nearest prec-digit decimal may fall just outside below while the next
-     * one up still reads back: JavaScript then prints that one. */
+    /* Shortest round trip.  Any decimal of at most 15 significant digits
+     * that reads back as d lies within half a binary ulp of d (about
+     * 1.1e-16 * d), closer than half a unit of the 15th digit (at least
+     * 5e-16 * d), so it is the 15-digit rounding of d with its trailing
+     * zeros removed: trying 15 digits answers every length up to 15 in one
+     * step.  Subnormals have a relatively larger ulp and search from one
+     * digit.  At 17 digits every double round-trips, so the loop always
+     * ends with buf holding a valid form.  For a power of two the gap to
+     * the next double below is half the gap above, so the nearest decimal
+     * may fall just outside below while the next one up still reads back:
+     * JavaScript then prints that one. */
     char buf[40], alt[40];
     int exp2;
     int pow2 = frexp(fabs(d), &exp2) == 0.5;
-    for (int prec = 1; prec <= 17; prec++) {
+    for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
         if (strtod(buf, NULL) == d) break;
         if (pow2 && bump_last_digit(buf, alt, sizeof alt) && strtod(alt, NULL) == d) {

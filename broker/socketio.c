@@ -360,6 +360,7 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
     json_t *ok = json_pack("{s:s}", "sid", s->id);
     send_packet(s, SIO_CONNECT, -1, ok, NULL, 0);
     json_decref(ok);
+    eio_write_break(c->eio);
     if (nsp->rules) rules_on_connect(nsp->rules, s);
 }
 

@@ -25,6 +25,7 @@
  * while lws has nothing partially buffered (the fastest strategy measured).
  * No WebSocket extension is offered, so raw frames are always valid.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include "transport.h"
 
 #include <libwebsockets.h>
@@ -214,6 +215,16 @@ static int write_resp(struct lws *wsi, struct conn *c) {
                                         (int)strlen(value), &p, end))
             goto fail;
     }
+    /* lws closes a "Connection: close" request's connection after the
+     * answer but does not say so; HTTP/1.1 clients with keep-alive agents
+     * (Node's) would then reuse a dead socket. */
+    char conn_hdr[32];
+    int req_close = header_copy(wsi, WSI_TOKEN_CONNECTION, conn_hdr, sizeof conn_hdr) > 0 &&
+                    strcasestr(conn_hdr, "close") != NULL;
+    if ((req_close || r->close_after) &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"Connection:", (const unsigned char *)"close", 5,
+                                    &p, end))
+        goto fail;
     if (lws_finalize_write_http_header(wsi, start, &p, end)) goto fail;
     if (body_len &&
         lws_write(wsi, (unsigned char *)r->body.data + LWS_PRE, body_len, LWS_WRITE_HTTP_FINAL) < 0)
@@ -371,9 +382,18 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
                                 ? strtoll(cl, NULL, 10) : 0;
             if (len < 0 || (unsigned long long)len > srv->opt.max_payload) {
                 /* Answer before dropping the body (trap 7). */
+                /* Like Node: 413, and the client gives the session up. */
                 log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
                 answer_simple(wsi, c, 413, NULL, "", 1);
+                return 0;
+            }
+            char ctype[128];
+            if (header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype) > 0 &&
+                strncmp(ctype, "application/octet-stream", 24) == 0) {
+                /* Engine.IO v4 polling payloads are text (binary is base64). */
+                log_info("transport", "session %s: binary POST body, closing", s->sid);
                 eio_close(s, "transport error");
+                answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
                 return 0;
             }
             snprintf(c->sid, sizeof c->sid, "%s", s->sid);
@@ -440,7 +460,9 @@ static int process_post_body(struct lws *wsi, struct conn *c) {
 
 /* --------------------------------------------------------- WebSocket */
 
-static int ws_filter(struct lws *wsi) {
+static int ws_filter(struct lws *wsi, struct conn *c) {
+    memset(c, 0, sizeof *c);
+    c->is_ws = 1;
     char path[256];
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
@@ -449,25 +471,61 @@ static int ws_filter(struct lws *wsi) {
     if (query_arg(wsi, "transport", transport, sizeof transport) < 0 || strcmp(transport, "websocket") != 0)
         return -1;
     if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
-        eio_session_t *s = eio_session_find(srv, sid);
-        if (!s || s->transport != EIO_TRANSPORT_POLLING || s->ws || !srv->opt.allow_upgrades) return -1;
+        /* An unknown sid is refused; a known one that cannot upgrade (already
+         * upgraded, or probing) is accepted and closed, as Node does. */
+        if (!eio_session_find(srv, sid)) return -1;
+        c->srv = srv;
         return 0;
     }
     if (query_arg(wsi, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) return -1;
+    c->srv = srv;
+    return 0;
+}
+
+/* Adds the io cookie to the 101 response of a new WebSocket session, which
+ * therefore has to be created here, before ESTABLISHED; it gets its wsi
+ * only at ESTABLISHED, so a handshake that fails in between leaves a session
+ * with no transport that the heartbeat closes. */
+static int ws_add_headers(struct lws *wsi, struct conn *c, struct lws_process_html_args *args) {
+    char sid[32];
+    if (!c || !c->is_ws || !c->srv || !c->srv->opt.cookie.enabled || c->s) return 0;
+    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) return 0;
+    char peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    eio_session_t *s = eio_session_open(c->srv, EIO_TRANSPORT_WEBSOCKET, peer);
+    if (!s) return -1;
+    c->s = s;
+    struct resp *r = resp_new(101, NULL);
+    if (!r) return -1;
+    resp_cookie(r, &c->srv->opt.cookie, s->sid);
+    const char *value = r->hdrs.data + strlen(r->hdrs.data) + 1;
+    int n = snprintf(args->p, (size_t)args->max_len, "Set-Cookie: %s\r\n", value);
+    if (n > 0 && n < args->max_len) {
+        args->p += n;
+        args->max_len -= n;
+    }
+    resp_free(r);
     return 0;
 }
 
 static int ws_established(struct lws *wsi, struct conn *c) {
-    memset(c, 0, sizeof *c);
-    c->is_ws = 1;
     char path[256], sid[32];
+    if (c->s) { /* created at ADD_HEADERS */
+        c->s->ws = wsi;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
     if (!srv) return -1;
     c->srv = srv;
     if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
         eio_session_t *s = eio_session_find(srv, sid);
-        if (!s || s->transport != EIO_TRANSPORT_POLLING || s->ws) return -1;
+        if (!s || s->transport != EIO_TRANSPORT_POLLING || s->ws || !srv->opt.allow_upgrades) {
+            c->kill = 1;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
         s->ws = wsi;
         c->s = s;
         return 0;
@@ -543,6 +601,34 @@ static size_t ws_header(unsigned char *h, const frame_t *f) {
     return 10;
 }
 
+struct resume {
+    eio_server_t *srv;
+    char sid[24];
+};
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct resume *r = arg;
+    eio_session_t *s = eio_session_find(r->srv, r->sid);
+    if (s && s->ws) lws_callback_on_writable(s->ws);
+    free(r);
+}
+
+/* Writes the rest of the queue a millisecond later (see eio_write_break):
+ * long enough for the peer to read what was written first on its own. */
+static void resume_later(eio_session_t *s) {
+    struct resume *r = malloc(sizeof *r);
+    if (!r) return;
+    r->srv = s->srv;
+    memcpy(r->sid, s->sid, sizeof r->sid);
+    struct timeval tv = {0, 1000};
+    if (event_base_once(tp.base, -1, EV_TIMEOUT, resume_cb, r, &tv) < 0) {
+        free(r);
+        lws_callback_on_writable(s->ws);
+    }
+}
+
 static int ws_writable(struct lws *wsi, struct conn *c) {
     if (c->kill) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
@@ -561,9 +647,9 @@ static int ws_writable(struct lws *wsi, struct conn *c) {
     }
     while (s->q_len && !lws_partial_buffered(wsi)) {
         size_t used = 0;
-        uint32_t n = 0;
+        uint32_t n = 0, limit = s->q_break ? s->q_break : s->q_len;
         unsigned char *out = tp.scratch + LWS_PRE;
-        for (frame_t *f; (f = eio_queue_peek(s, n)) != NULL; n++) {
+        for (frame_t *f; n < limit && (f = eio_queue_peek(s, n)) != NULL; n++) {
             if (used + 10 + f->len > WS_SCRATCH) break;
             used += ws_header(out + used, f);
             memcpy(out + used, frame_data(f), f->len);
@@ -577,7 +663,12 @@ static int ws_writable(struct lws *wsi, struct conn *c) {
         } else if (lws_write(wsi, out, used, LWS_WRITE_RAW) < 0) {
             return -1;
         }
+        int was_break = s->q_break != 0;
         eio_queue_pop(s, n);
+        if (was_break && s->q_break == 0 && s->q_len) {
+            resume_later(s);
+            return 0;
+        }
     }
     if (s->q_len) lws_callback_on_writable(wsi);
     return 0;
@@ -625,7 +716,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c) conn_cleanup(wsi, c);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return ws_filter(wsi) ? 1 : 0;
+        return ws_filter(wsi, c) ? 1 : 0;
+    case LWS_CALLBACK_ADD_HEADERS:
+        return ws_add_headers(wsi, c, in);
     case LWS_CALLBACK_ESTABLISHED:
         return ws_established(wsi, c);
     case LWS_CALLBACK_RECEIVE:
