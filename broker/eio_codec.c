@@ -117,7 +117,8 @@ static int decode_one(const char *s, size_t len, unsigned char **scratch, size_t
 
 int eio_payload_decode(const char *body, size_t len, eio_packet_cb cb, void *ud) {
     /* One scratch buffer for all binary packets of the body, grown as needed;
-     * each decoded packet is valid only during its callback. */
+     * each decoded packet is valid only during its callback.  Running out of
+     * memory for it is reported like a malformed body: the request fails. */
     if (len == 0) return -1; /* "" is one empty packet */
     unsigned char *scratch = NULL;
     size_t scratch_cap = 0;

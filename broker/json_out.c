@@ -10,9 +10,11 @@
  * Numbers: a JavaScript number is a double.  The shortest decimal that
  * reads back to the same double is found with printf's correctly rounded
  * "%.*e" and strtod (see json_out_real for why 15, 16, 17 digits suffice),
- * then laid out
- * in the notation of Number.prototype.toString (ECMA-262 Number::toString):
- * plain digits for exponents -7 < e < 21, otherwise d.ddde+X / d.ddde-X.
+ * then laid out in the notation of Number.prototype.toString (ECMA-262
+ * Number::toString): plain digits for exponents -7 < e < 21, otherwise
+ * d.ddde+X / d.ddde-X.
+ * printf and strtod follow LC_NUMERIC, which must stay "C" (the broker
+ * never calls setlocale).
  */
 #include "json_out.h"
 

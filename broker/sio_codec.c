@@ -106,6 +106,24 @@ static int has_placeholders(const json_t *v, int depth) {
 
 int sio_has_placeholders(const json_t *v) { return has_placeholders(v, 0); }
 
+/* Same walk as the encoder's: placeholders are not looked into. */
+static size_t placeholder_count(const json_t *v, int depth) {
+    size_t count = 0;
+    if (depth > JSON_OUT_MAX_DEPTH) return 0;
+    if (json_is_object(v)) {
+        if (is_placeholder(v)) return 1;
+        const char *key;
+        json_t *member;
+        json_object_foreach((json_t *)v, key, member) count += placeholder_count(member, depth + 1);
+    } else if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        for (size_t i = 0; i < n; i++) count += placeholder_count(json_array_get(v, i), depth + 1);
+    }
+    return count;
+}
+
+size_t sio_placeholder_count(const json_t *v) { return placeholder_count(v, 0); }
+
 /* ---- parsing ---- */
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }

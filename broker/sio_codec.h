@@ -97,4 +97,9 @@ json_t *sio_json_load(const char *s, size_t len);
 /* 1 if the JSON value holds at least one placeholder object. */
 int sio_has_placeholders(const json_t *v);
 
+/* Number of placeholder objects in v, each occurrence counted: encoding
+ * data with it needs 1 + that many frames in out (an attachment referenced
+ * twice is sent twice, as socket.io-parser does). */
+size_t sio_placeholder_count(const json_t *v);
+
 #endif
