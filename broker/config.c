@@ -243,9 +243,23 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
             return fail(&v, "$.engine_echo.path", "must differ from $.server.path");
     }
     const json_t *redis = json_object_get(cfg->root, "redis");
-    if (redis && !json_is_object(redis)) return fail(&v, "$.redis", "must be an object");
-    if (redis && json_object_get(redis, "url")) {
+    cfg->redis_buffer_limit = 10000;
+    if (redis) {
+        static const char *const rk[] = {"url", "key", "requestsTimeout", "publishOnSpecificResponseChannel",
+                                         "bufferLimit", NULL};
+        if (!json_is_object(redis)) return fail(&v, "$.redis", "must be an object");
+        if (check_keys(&v, redis, "$.redis", rk) < 0) return -1;
         if (get_str(&v, redis, "url", "$.redis", &cfg->redis_url) < 0) return -1;
+        if (get_str(&v, redis, "key", "$.redis", &cfg->redis_key) < 0) return -1;
+        long long x = 5000;
+        if (get_uint(&v, redis, "requestsTimeout", "$.redis", 1, 3600000, &x) < 0) return -1;
+        cfg->redis_requests_timeout_ms = (uint32_t)x;
+        if (get_bool(&v, redis, "publishOnSpecificResponseChannel", "$.redis",
+                     &cfg->redis_specific_response_channel) < 0)
+            return -1;
+        x = (long long)cfg->redis_buffer_limit;
+        if (get_uint(&v, redis, "bufferLimit", "$.redis", 0, 10000000, &x) < 0) return -1;
+        cfg->redis_buffer_limit = (size_t)x;
     }
 
     const json_t *nsps = json_object_get(cfg->root, "namespaces");
@@ -286,6 +300,7 @@ void cfg_free(cfg_t *cfg) {
     free(cfg->file);
     free(cfg->host);
     free(cfg->redis_url);
+    free(cfg->redis_key);
     free_eio(&cfg->eio);
     free_eio(&cfg->echo);
     for (size_t i = 0; i < cfg->n_nsps; i++) free(cfg->nsps[i].name);

@@ -24,6 +24,10 @@ typedef struct cfg {
     char *host;                   /* NULL: all interfaces */
     int port;
     char *redis_url;              /* NULL: no cluster */
+    char *redis_key;              /* channel prefix, NULL = "socket.io" */
+    uint32_t redis_requests_timeout_ms;
+    int redis_specific_response_channel;
+    size_t redis_buffer_limit;    /* publishes kept while Redis is down */
     eio_options_t eio;            /* the Socket.IO endpoint */
     int echo_enabled;             /* raw Engine.IO echo endpoint */
     eio_options_t echo;

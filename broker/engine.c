@@ -217,9 +217,13 @@ static void open_packet(eio_session_t *s, sbuf_t *b) {
                 o->max_payload);
 }
 
-eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *remote_addr) {
+eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *remote_addr, char *hs) {
     eio_session_t *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s) {
+        free(hs);
+        return NULL;
+    }
+    s->hs = hs;
     do ids_base64id(s->sid);
     while (eio_session_find(srv, s->sid));
     s->srv = srv;
@@ -399,6 +403,6 @@ void eio_close(eio_session_t *s, const char *reason) {
     eio_queue_pop(s, s->q_len);
     free(s->q);
     free(s->remote_addr);
-    tp_session_freed(s);
+    free(s->hs);
     free(s);
 }

@@ -112,7 +112,10 @@ struct eio_session {
     struct event *upgrade_timer; /* only while a probe is in flight */
     void *user;               /* handler's per-session data */
     char *remote_addr;        /* peer address, owned */
-    void *hs;                 /* transport's handshake snapshot (headers, query), owned by transport */
+    char *hs;                 /* handshake snapshot as JSON text {headers, time, address,
+                                 xdomain, secure, issued, url, query}; owned, may be NULL.
+                                 Kept as text: it is read rarely (fetchSockets, $query)
+                                 and a string costs far less memory than a tree. */
 };
 
 /* Creates an endpoint; the options are taken (freed with the server). */
@@ -148,8 +151,9 @@ void eio_close_soon(eio_session_t *s, const char *reason);
 /* ---- called by the transport ---- */
 
 /* Creates a session for a handshake (sid filled in, open packet queued,
- * heartbeat armed); returns NULL when the handler refused it. */
-eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *remote_addr);
+ * heartbeat armed); hs (may be NULL) is taken.  Returns NULL when the
+ * handler refused it. */
+eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *remote_addr, char *hs);
 /* A text or binary Engine.IO packet arrived (from a POST body or a WS message).
  * Returns 0, or -1 when it was invalid and the session has been closed. */
 int eio_on_packet(eio_session_t *s, int from_ws, char type, const unsigned char *data, size_t len);

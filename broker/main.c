@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../adapter/adapter.h"
 #include "../common/log.h"
 #include "config.h"
 #include "engine.h"
@@ -64,10 +65,13 @@ static void raise_fd_limit(void) {
 struct app {
     struct event_base *base;
     sio_server_t *sio;
+    adapter_t *adapter;
     eio_server_t *servers;
     struct event *sig_int, *sig_term;
     int stopping;
 };
+
+static int ready_cb(void *ud) { return adapter_ready(ud); }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
     (void)what;
@@ -80,6 +84,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
         HASH_ITER(hh, s->sessions, e, tmp) eio_close(e, "server shutting down");
     }
     tp_stop();
+    adapter_free(app->adapter);
+    app->adapter = NULL;
     event_del(app->sig_int);
     event_del(app->sig_term);
 }
@@ -160,6 +166,21 @@ int main(int argc, char **argv) {
         }
         sio_nsp_add(app.sio, cfg.nsps[i].name, r);
     }
+    if (cfg.redis_url) {
+        adapter_options_t ao = {cfg.redis_url, cfg.redis_key, cfg.redis_requests_timeout_ms,
+                                cfg.redis_specific_response_channel, cfg.redis_buffer_limit};
+        app.adapter = adapter_new(app.base, app.sio, &ao, err, sizeof err);
+        if (!app.adapter) {
+            fprintf(stderr, "sio-broker: config error: redis: %s\n", err);
+            return 2;
+        }
+    }
+    for (sio_nsp_t *n = app.sio->nsps; n; n = n->hh.next) {
+        if (n->rules && rules_link(n->rules, app.sio, err, sizeof err) < 0) {
+            fprintf(stderr, "sio-broker: config error: %s: $.namespaces[\"%s\"]: %s\n", config, n->name, err);
+            return 2;
+        }
+    }
     eio_server_t *main_srv = eio_server_new(app.base, &cfg.eio, &sio_eio_handlers, app.sio);
     memset(&cfg.eio, 0, sizeof cfg.eio); /* taken by the server */
     app.sio->eio = main_srv;
@@ -172,7 +193,7 @@ int main(int argc, char **argv) {
         app.servers = echo;
     }
 
-    tp_options_t to = {cfg.host, cfg.port, app.servers};
+    tp_options_t to = {cfg.host, cfg.port, app.servers, app.adapter ? ready_cb : NULL, app.adapter};
     if (tp_start(app.base, &to) < 0) return 1;
     app.sig_int = evsignal_new(app.base, SIGINT, on_signal, &app);
     app.sig_term = evsignal_new(app.base, SIGTERM, on_signal, &app);

@@ -4,30 +4,54 @@
  * Compilation validates everything a running node would otherwise trip over
  * (unknown actions and keys, bad templates, wrong types) and reports it with
  * the JSON path, so a bad config fails at start-up, never on an event.
+ *
+ * Running is a walk over a list of compiled actions with a template context
+ * (event arguments, handshake, claims).  `require` and `rate_limit` stop the
+ * walk; everything else is independent of what came before, except that a
+ * socket disconnected by an action ends it.
  */
 #include "rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "../common/log.h"
 #include "../common/sbuf.h"
+#include "auth.h"
+#include "json_out.h"
 #include "template.h"
 
-enum { A_JOIN, A_LEAVE, A_EMIT, A_ACK };
+enum { A_JOIN, A_LEAVE, A_LEAVE_MATCHING, A_EMIT, A_ACK, A_FORWARD, A_REQUIRE, A_RATE_LIMIT };
 enum { TO_SELF, TO_ALL, TO_ROOMS };
+enum { REQ_EQUALS, REQ_PRESENT };
+
+#define DEFAULT_STREAM_MAXLEN 100000
+#define MAX_EMIT_ROOMS 8
 
 typedef struct action {
     int kind;
-    tpl_t *room;       /* join/leave */
-    int to;            /* emit: TO_* */
-    tpl_t **rooms;     /* emit TO_ROOMS */
+    tpl_t *room;         /* join / leave / leave_matching (prefix) */
+    /* emit */
+    int to;
+    tpl_t **rooms;
     size_t n_rooms;
-    tpl_t *event;      /* emit */
-    tpl_t *data;       /* emit data / ack value, may be NULL (no arguments) */
-    int except_self;
-    int is_volatile;
+    tpl_t *event;
+    tpl_t *data;         /* emit data / ack value / require error payload; may be NULL */
+    char *nsp_name;      /* emit into another namespace, NULL = own */
+    sio_nsp_t *nsp;      /* resolved by rules_link */
+    int except_self, is_volatile;
+    /* forward */
+    char *stream;
+    size_t maxlen;
+    /* require */
+    int req_kind;
+    tpl_t *lhs, *rhs;
+    /* rate_limit */
+    uint32_t limit;
+    uint32_t window_ms;
+    uint32_t rl_index;   /* slot in the socket's rate-limit state */
 } action_t;
 
 typedef struct action_list {
@@ -44,6 +68,21 @@ typedef struct event_rules {
 struct rules_nsp {
     action_list_t on_connect, on_disconnect;
     event_rules_t *events;
+    event_rules_t *server_events;
+    auth_jwt_t *jwt;
+    uint32_t n_rate_limits;  /* rate_limit actions in this namespace */
+};
+
+/* Sliding-window rate-limit state of one socket: per rate_limit action, a
+ * ring of the times of the last `limit` accepted events. */
+typedef struct rl_ring {
+    uint64_t *t;   /* ms timestamps, limit entries, allocated on first use */
+    uint32_t head, n;
+} rl_ring_t;
+
+struct rules_socket {
+    uint32_t n;
+    rl_ring_t rings[];
 };
 
 /* ------------------------------------------------------------- freeing */
@@ -54,6 +93,10 @@ static void action_clear(action_t *a) {
     free(a->rooms);
     tpl_free(a->event);
     tpl_free(a->data);
+    tpl_free(a->lhs);
+    tpl_free(a->rhs);
+    free(a->nsp_name);
+    free(a->stream);
 }
 
 static void list_clear(action_list_t *l) {
@@ -67,14 +110,26 @@ void rules_free(rules_nsp_t *r) {
     if (!r) return;
     list_clear(&r->on_connect);
     list_clear(&r->on_disconnect);
-    event_rules_t *e, *tmp;
-    HASH_ITER(hh, r->events, e, tmp) {
-        HASH_DEL(r->events, e);
-        list_clear(&e->list);
-        free(e->name);
-        free(e);
+    event_rules_t **maps[2] = {&r->events, &r->server_events};
+    for (int m = 0; m < 2; m++) {
+        event_rules_t *e, *tmp;
+        HASH_ITER(hh, *maps[m], e, tmp) {
+            HASH_DEL(*maps[m], e);
+            list_clear(&e->list);
+            free(e->name);
+            free(e);
+        }
     }
+    auth_jwt_free(r->jwt);
     free(r);
+}
+
+void rules_socket_free(sio_socket_t *s) {
+    struct rules_socket *rs = s->rules_state;
+    if (!rs) return;
+    for (uint32_t i = 0; i < rs->n; i++) free(rs->rings[i].t);
+    free(rs);
+    s->rules_state = NULL;
 }
 
 /* ----------------------------------------------------------- compiling */
@@ -82,6 +137,7 @@ void rules_free(rules_nsp_t *r) {
 typedef struct cctx {
     char *err;
     size_t errlen;
+    rules_nsp_t *r;
 } cctx_t;
 
 static int fail(cctx_t *c, const char *path, const char *fmt, const char *detail) {
@@ -89,6 +145,18 @@ static int fail(cctx_t *c, const char *path, const char *fmt, const char *detail
     snprintf(reason, sizeof reason, fmt, detail ? detail : "");
     snprintf(c->err, c->errlen, "%s: %s", path, reason);
     return -1;
+}
+
+static int check_keys(cctx_t *c, const json_t *obj, const char *path, const char *const *allowed) {
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)obj, k, x) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, k) == 0) ok = 1;
+        if (!ok) return fail(c, path, "unknown key '%s'", k);
+    }
+    return 0;
 }
 
 static tpl_t *compile_tpl(cctx_t *c, const json_t *v, const char *path) {
@@ -99,23 +167,26 @@ static tpl_t *compile_tpl(cctx_t *c, const json_t *v, const char *path) {
 }
 
 static tpl_t *compile_room(cctx_t *c, const json_t *v, const char *path) {
-    if (!json_is_string(v)) {
-        fail(c, path, "must be a string (room name template)%s", NULL);
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        fail(c, path, "must be a non-empty string (room name template)%s", NULL);
         return NULL;
     }
     return compile_tpl(c, v, path);
 }
 
+static int get_flag(cctx_t *c, const json_t *obj, const char *key, const char *path, int *out) {
+    const json_t *x = json_object_get(obj, key);
+    if (!x) return 0;
+    if (!json_is_boolean(x)) return fail(c, path, "%s must be true or false", key);
+    *out = json_is_true(x);
+    return 0;
+}
+
 static int compile_emit(cctx_t *c, action_t *a, const json_t *v, const char *path) {
+    static const char *const keys[] = {"to", "event", "data", "except_self", "volatile", "nsp", NULL};
     char p[512];
     if (!json_is_object(v)) return fail(c, path, "emit must be an object%s", NULL);
-    const char *k;
-    json_t *x;
-    json_object_foreach((json_t *)v, k, x) {
-        if (strcmp(k, "to") && strcmp(k, "event") && strcmp(k, "data") && strcmp(k, "except_self") &&
-            strcmp(k, "volatile"))
-            return fail(c, path, "unknown key '%s' in emit", k);
-    }
+    if (check_keys(c, v, path, keys) < 0) return -1;
     a->kind = A_EMIT;
     const json_t *to = json_object_get(v, "to");
     snprintf(p, sizeof p, "%s.to", path);
@@ -126,14 +197,13 @@ static int compile_emit(cctx_t *c, action_t *a, const json_t *v, const char *pat
     } else if (json_is_string(to) || json_is_array(to)) {
         a->to = TO_ROOMS;
         size_t n = json_is_array(to) ? json_array_size(to) : 1;
-        if (n == 0) return fail(c, p, "empty room list%s", NULL);
+        if (n == 0 || n > MAX_EMIT_ROOMS) return fail(c, p, "between 1 and 8 rooms%s", NULL);
         a->rooms = calloc(n, sizeof *a->rooms);
         if (!a->rooms) return fail(c, p, "out of memory%s", NULL);
         for (size_t i = 0; i < n; i++) {
             char pi[520];
             snprintf(pi, sizeof pi, "%s[%zu]", p, i);
-            a->rooms[i] = compile_room(c, json_is_array(to) ? json_array_get(to, i) : to,
-                                       json_is_array(to) ? pi : p);
+            a->rooms[i] = compile_room(c, json_is_array(to) ? json_array_get(to, i) : to, json_is_array(to) ? pi : p);
             if (!a->rooms[i]) return -1;
             a->n_rooms++;
         }
@@ -148,23 +218,121 @@ static int compile_emit(cctx_t *c, action_t *a, const json_t *v, const char *pat
     const json_t *data = json_object_get(v, "data");
     snprintf(p, sizeof p, "%s.data", path);
     if (data && !(a->data = compile_tpl(c, data, p))) return -1;
-    const json_t *es = json_object_get(v, "except_self"), *vol = json_object_get(v, "volatile");
-    if (es && !json_is_boolean(es)) return fail(c, path, "except_self must be true or false%s", NULL);
-    if (vol && !json_is_boolean(vol)) return fail(c, path, "volatile must be true or false%s", NULL);
-    a->except_self = json_is_true(es);
-    a->is_volatile = json_is_true(vol);
+    if (get_flag(c, v, "except_self", path, &a->except_self) < 0) return -1;
+    if (get_flag(c, v, "volatile", path, &a->is_volatile) < 0) return -1;
+    const json_t *nsp = json_object_get(v, "nsp");
+    if (nsp) {
+        snprintf(p, sizeof p, "%s.nsp", path);
+        if (!json_is_string(nsp) || json_string_value(nsp)[0] != '/')
+            return fail(c, p, "must be a namespace name starting with '/'%s", NULL);
+        if (a->to == TO_SELF) return fail(c, p, "an emit to $self stays in the socket's namespace%s", NULL);
+        a->nsp_name = strdup(json_string_value(nsp));
+    }
+    return 0;
+}
+
+static int compile_forward(cctx_t *c, action_t *a, const json_t *v, const char *path) {
+    static const char *const keys[] = {"stream", "maxlen", NULL};
+    a->kind = A_FORWARD;
+    a->maxlen = DEFAULT_STREAM_MAXLEN;
+    if (json_is_string(v)) {
+        a->stream = strdup(json_string_value(v));
+    } else if (json_is_object(v)) {
+        if (check_keys(c, v, path, keys) < 0) return -1;
+        const char *s = json_string_value(json_object_get(v, "stream"));
+        if (!s) return fail(c, path, "forward needs a stream name%s", NULL);
+        a->stream = strdup(s);
+        const json_t *m = json_object_get(v, "maxlen");
+        if (m) {
+            if (!json_is_integer(m) || json_integer_value(m) < 1)
+                return fail(c, path, "maxlen must be a positive integer%s", NULL);
+            a->maxlen = (size_t)json_integer_value(m);
+        }
+    } else {
+        return fail(c, path, "forward is a stream name or {stream, maxlen}%s", NULL);
+    }
+    if (!a->stream || !a->stream[0]) return fail(c, path, "empty stream name%s", NULL);
+    return 0;
+}
+
+static int compile_require(cctx_t *c, action_t *a, const json_t *v, const char *path) {
+    static const char *const keys[] = {"equals", "present", "error", NULL};
+    char p[512];
+    a->kind = A_REQUIRE;
+    if (!json_is_object(v)) return fail(c, path, "require is an object {equals: [a, b] | present: x, error}%s", NULL);
+    if (check_keys(c, v, path, keys) < 0) return -1;
+    const json_t *eq = json_object_get(v, "equals"), *pr = json_object_get(v, "present");
+    if ((eq != NULL) == (pr != NULL)) return fail(c, path, "require takes exactly one of equals, present%s", NULL);
+    if (eq) {
+        snprintf(p, sizeof p, "%s.equals", path);
+        if (!json_is_array(eq) || json_array_size(eq) != 2)
+            return fail(c, p, "equals takes two values to compare%s", NULL);
+        a->req_kind = REQ_EQUALS;
+        if (!(a->lhs = compile_tpl(c, json_array_get(eq, 0), p))) return -1;
+        if (!(a->rhs = compile_tpl(c, json_array_get(eq, 1), p))) return -1;
+    } else {
+        snprintf(p, sizeof p, "%s.present", path);
+        a->req_kind = REQ_PRESENT;
+        if (!(a->lhs = compile_tpl(c, pr, p))) return -1;
+    }
+    const json_t *e = json_object_get(v, "error");
+    snprintf(p, sizeof p, "%s.error", path);
+    if (e && !(a->data = compile_tpl(c, e, p))) return -1;
+    return 0;
+}
+
+static int compile_rate_limit(cctx_t *c, action_t *a, const json_t *v, const char *path) {
+    static const char *const keys[] = {"per_minute", "limit", "window_ms", "error", NULL};
+    char p[512];
+    a->kind = A_RATE_LIMIT;
+    if (!json_is_object(v)) return fail(c, path, "rate_limit is an object {per_minute} or {limit, window_ms}%s", NULL);
+    if (check_keys(c, v, path, keys) < 0) return -1;
+    const json_t *pm = json_object_get(v, "per_minute"), *lim = json_object_get(v, "limit"),
+                 *win = json_object_get(v, "window_ms");
+    if (pm) {
+        if (lim || win) return fail(c, path, "give per_minute, or limit and window_ms%s", NULL);
+        lim = pm;
+        a->window_ms = 60000;
+    } else {
+        if (!win || !json_is_integer(win) || json_integer_value(win) < 1 || json_integer_value(win) > 86400000)
+            return fail(c, path, "window_ms must be between 1 and 86400000%s", NULL);
+        a->window_ms = (uint32_t)json_integer_value(win);
+    }
+    if (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > 100000)
+        return fail(c, path, "the limit must be an integer between 1 and 100000%s", NULL);
+    a->limit = (uint32_t)json_integer_value(lim);
+    const json_t *e = json_object_get(v, "error");
+    snprintf(p, sizeof p, "%s.error", path);
+    json_t *dflt = e ? NULL : json_string("Rate limit exceeded");
+    a->data = compile_tpl(c, e ? e : dflt, p);
+    json_decref(dflt);
+    if (!a->data) return -1;
+    a->rl_index = c->r->n_rate_limits++;
     return 0;
 }
 
 static int compile_action(cctx_t *c, action_t *a, const json_t *v, const char *path) {
     if (!json_is_object(v) || json_object_size(v) != 1)
-        return fail(c, path, "an action is an object with exactly one key (join, leave, emit, ack)%s", NULL);
+        return fail(c, path,
+                    "an action is an object with exactly one key (join, leave, leave_matching, emit, ack, forward, "
+                    "require, rate_limit)%s", NULL);
     const char *k = json_object_iter_key(json_object_iter((json_t *)v));
     const json_t *x = json_object_iter_value(json_object_iter((json_t *)v));
     char p[512];
     snprintf(p, sizeof p, "%s.%s", path, k);
-    if (strcmp(k, "join") == 0 || strcmp(k, "leave") == 0) {
-        a->kind = k[0] == 'j' ? A_JOIN : A_LEAVE;
+    if (strcmp(k, "join") == 0 || strcmp(k, "leave") == 0 || strcmp(k, "leave_matching") == 0) {
+        a->kind = k[0] == 'j' ? A_JOIN : strcmp(k, "leave") == 0 ? A_LEAVE : A_LEAVE_MATCHING;
+        if (a->kind == A_LEAVE_MATCHING) {
+            /* "room:*" — a prefix pattern, the only form supported */
+            const char *s = json_string_value(x);
+            size_t n = s ? strlen(s) : 0;
+            if (n < 2 || s[n - 1] != '*' || memchr(s, '*', n - 1))
+                return fail(c, p, "must be a prefix pattern ending in '*', e.g. \"room:*\"%s", NULL);
+            json_t *prefix = json_stringn(s, n - 1);
+            a->room = compile_room(c, prefix, p);
+            json_decref(prefix);
+            return a->room ? 0 : -1;
+        }
         return (a->room = compile_room(c, x, p)) ? 0 : -1;
     }
     if (strcmp(k, "emit") == 0) return compile_emit(c, a, x, p);
@@ -172,6 +340,9 @@ static int compile_action(cctx_t *c, action_t *a, const json_t *v, const char *p
         a->kind = A_ACK;
         return (a->data = compile_tpl(c, x, p)) ? 0 : -1;
     }
+    if (strcmp(k, "forward") == 0) return compile_forward(c, a, x, p);
+    if (strcmp(k, "require") == 0) return compile_require(c, a, x, p);
+    if (strcmp(k, "rate_limit") == 0) return compile_rate_limit(c, a, x, p);
     return fail(c, path, "unknown action '%s'", k);
 }
 
@@ -189,6 +360,28 @@ static int compile_list(cctx_t *c, action_list_t *l, const json_t *v, const char
     return 0;
 }
 
+/* Actions that make no sense at a hook are configuration errors. */
+static int check_hook(cctx_t *c, const action_list_t *l, const char *path, int hook) {
+    enum { HOOK_CONNECT, HOOK_DISCONNECT, HOOK_EVENT, HOOK_SERVER };
+    for (size_t i = 0; i < l->n; i++) {
+        const action_t *a = &l->a[i];
+        char p[600];
+        snprintf(p, sizeof p, "%s[%zu]", path, i);
+        if (hook == HOOK_SERVER && (a->kind == A_JOIN || a->kind == A_LEAVE || a->kind == A_LEAVE_MATCHING ||
+                                    a->kind == A_FORWARD || a->kind == A_REQUIRE || a->kind == A_RATE_LIMIT ||
+                                    (a->kind == A_EMIT && a->to == TO_SELF)))
+            return fail(c, p, "server events have no socket: only emit to rooms or $all, and ack%s", NULL);
+        if (hook == HOOK_DISCONNECT && a->kind != A_EMIT && a->kind != A_FORWARD)
+            return fail(c, p, "on_disconnect can only emit to others and forward%s", NULL);
+        if (hook == HOOK_DISCONNECT && a->kind == A_EMIT && a->to == TO_SELF)
+            return fail(c, p, "a disconnected socket cannot receive: emit to rooms or $all%s", NULL);
+        if ((hook == HOOK_CONNECT || hook == HOOK_DISCONNECT) && (a->kind == A_ACK || a->kind == A_RATE_LIMIT))
+            return fail(c, p, "ack and rate_limit belong to client events%s", NULL);
+    }
+    (void)HOOK_EVENT;
+    return 0;
+}
+
 static int reserved_event(const char *name) {
     static const char *const reserved[] = {"connect", "connect_error", "disconnect", "disconnecting",
                                            "newListener", "removeListener"};
@@ -197,48 +390,53 @@ static int reserved_event(const char *name) {
     return 0;
 }
 
-rules_nsp_t *rules_compile(const json_t *cfg, const char *path, char *err, size_t errlen) {
-    cctx_t c = {err, errlen};
-    char p[512];
-    if (!json_is_object(cfg)) {
-        fail(&c, path, "a namespace must be an object%s", NULL);
-        return NULL;
+static int compile_events(cctx_t *c, event_rules_t **map, const json_t *x, const char *p, int server) {
+    if (!json_is_object(x)) return fail(c, p, "must be an object of event name → actions%s", NULL);
+    const char *ev;
+    json_t *acts;
+    json_object_foreach((json_t *)x, ev, acts) {
+        char pe[600];
+        snprintf(pe, sizeof pe, "%s.%s", p, ev);
+        if (!server && reserved_event(ev))
+            return fail(c, pe, "'%s' is a reserved event name that clients cannot emit", ev);
+        event_rules_t *e = calloc(1, sizeof *e);
+        if (!e || !(e->name = strdup(ev))) {
+            free(e);
+            return fail(c, pe, "out of memory%s", NULL);
+        }
+        HASH_ADD_KEYPTR(hh, *map, e->name, strlen(e->name), e);
+        if (compile_list(c, &e->list, acts, pe) < 0) return -1;
+        if (check_hook(c, &e->list, pe, server ? 3 : 2) < 0) return -1;
     }
+    return 0;
+}
+
+rules_nsp_t *rules_compile(const json_t *cfg, const char *path, char *err, size_t errlen) {
+    char p[512];
     rules_nsp_t *r = calloc(1, sizeof *r);
     if (!r) return NULL;
+    cctx_t c = {err, errlen, r};
+    if (!json_is_object(cfg)) {
+        fail(&c, path, "a namespace must be an object%s", NULL);
+        goto fail;
+    }
     const char *k;
     json_t *x;
     json_object_foreach((json_t *)cfg, k, x) {
         snprintf(p, sizeof p, "%s.%s", path, k);
         if (strcmp(k, "on_connect") == 0) {
-            if (compile_list(&c, &r->on_connect, x, p) < 0) goto fail;
+            if (compile_list(&c, &r->on_connect, x, p) < 0 || check_hook(&c, &r->on_connect, p, 0) < 0) goto fail;
         } else if (strcmp(k, "on_disconnect") == 0) {
-            if (compile_list(&c, &r->on_disconnect, x, p) < 0) goto fail;
-        } else if (strcmp(k, "events") == 0) {
-            if (!json_is_object(x)) {
-                fail(&c, p, "must be an object of event name → actions%s", NULL);
+            if (compile_list(&c, &r->on_disconnect, x, p) < 0 || check_hook(&c, &r->on_disconnect, p, 1) < 0)
                 goto fail;
-            }
-            const char *ev;
-            json_t *acts;
-            json_object_foreach(x, ev, acts) {
-                char pe[600];
-                snprintf(pe, sizeof pe, "%s.%s", p, ev);
-                if (reserved_event(ev)) {
-                    fail(&c, pe, "'%s' is a reserved event name that clients cannot emit", ev);
-                    goto fail;
-                }
-                event_rules_t *e = calloc(1, sizeof *e);
-                if (!e || !(e->name = strdup(ev))) {
-                    free(e);
-                    fail(&c, pe, "out of memory%s", NULL);
-                    goto fail;
-                }
-                HASH_ADD_KEYPTR(hh, r->events, e->name, strlen(e->name), e);
-                if (compile_list(&c, &e->list, acts, pe) < 0) goto fail;
-            }
+        } else if (strcmp(k, "events") == 0) {
+            if (compile_events(&c, &r->events, x, p, 0) < 0) goto fail;
+        } else if (strcmp(k, "server_events") == 0) {
+            if (compile_events(&c, &r->server_events, x, p, 1) < 0) goto fail;
+        } else if (strcmp(k, "auth") == 0) {
+            if (!(r->jwt = auth_jwt_compile(x, p, err, errlen))) goto fail;
         } else {
-            fail(&c, p, "unknown key '%s' (expected on_connect, on_disconnect, events)", k);
+            fail(&c, p, "unknown key '%s' (expected auth, on_connect, on_disconnect, events, server_events)", k);
             goto fail;
         }
     }
@@ -248,12 +446,44 @@ fail:
     return NULL;
 }
 
+static int link_list(action_list_t *l, sio_server_t *srv, char *err, size_t errlen) {
+    for (size_t i = 0; i < l->n; i++) {
+        action_t *a = &l->a[i];
+        if (a->kind == A_EMIT && a->nsp_name && !(a->nsp = sio_nsp_find(srv, a->nsp_name))) {
+            snprintf(err, errlen, "an emit names namespace %s, which the config does not declare", a->nsp_name);
+            return -1;
+        }
+        if (a->kind == A_FORWARD && !srv->forward) {
+            snprintf(err, errlen, "forward to stream %s needs Redis: set redis.url (or --redis)", a->stream);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int rules_link(rules_nsp_t *r, sio_server_t *srv, char *err, size_t errlen) {
+    if (link_list(&r->on_connect, srv, err, errlen) < 0 || link_list(&r->on_disconnect, srv, err, errlen) < 0)
+        return -1;
+    event_rules_t *maps[2] = {r->events, r->server_events};
+    for (int m = 0; m < 2; m++) {
+        event_rules_t *e, *tmp;
+        HASH_ITER(hh, maps[m], e, tmp) if (link_list(&e->list, srv, err, errlen) < 0) return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- running */
 
 typedef struct run {
-    sio_socket_t *s;
+    sio_socket_t *s;         /* NULL for server events */
+    sio_nsp_t *nsp;
+    rules_nsp_t *rules;
     tpl_ctx_t ctx;
-    const sio_packet_t *pkt; /* the event being handled, or NULL */
+    const char *event;       /* the client event being handled, or NULL */
+    sio_bin_t *const *bins;  /* attachments of the event being handled */
+    size_t n_bins;
+    int64_t ack_id;          /* the client's ack request, -1 when none */
+    json_t *ack_out;         /* server events: the ack value */
 } run_t;
 
 /* Builds the argument array of an emit or ack from its data template. */
@@ -269,35 +499,53 @@ static json_t *render_args(const tpl_t *data, const tpl_ctx_t *ctx) {
     return a;
 }
 
+/* Sends event `name` with args to the socket itself. */
+static void emit_to_self(sio_socket_t *s, const char *name, json_t *args, sio_bin_t *const *bins, size_t n_bins) {
+    json_t *data = json_array();
+    json_array_append_new(data, json_string(name));
+    json_array_extend(data, args);
+    sio_socket_emit(s, data, bins, n_bins);
+    json_decref(data);
+}
+
+static void emit_error(run_t *r, const tpl_t *payload) {
+    if (!r->s) return;
+    json_t *v = payload ? tpl_render(payload, &r->ctx) : NULL;
+    json_t *args = json_array();
+    json_array_append_new(args, v ? v : json_string("error"));
+    emit_to_self(r->s, "error", args, NULL, 0);
+    json_decref(args);
+}
+
 static void run_emit(run_t *r, const action_t *a) {
     sbuf_t ev = SBUF_INIT;
     if (tpl_render_str(a->event, &r->ctx, &ev) < 0 || ev.len == 0) {
-        log_debug("rules", "socket %s: emit skipped: event name template has a missing field", r->s->id);
+        log_debug("rules", "%s: emit skipped: event name template has a missing field", r->nsp->name);
         sbuf_free(&ev);
         return;
     }
     json_t *args = render_args(a->data, &r->ctx);
+    sio_bin_t *const *bins = r->bins;
+    size_t n_bins = r->n_bins;
+    if (a->to == TO_SELF) {
+        emit_to_self(r->s, ev.data, args, bins, n_bins);
+        json_decref(args);
+        sbuf_free(&ev);
+        return;
+    }
     json_t *data = json_array();
     json_array_append_new(data, json_stringn(ev.data, ev.len));
     json_array_extend(data, args);
     json_decref(args);
     sbuf_free(&ev);
-    sio_bin_t *const *bins = r->pkt ? r->pkt->bins : NULL;
-    size_t n_bins = r->pkt ? r->pkt->n_bins : 0;
-
-    if (a->to == TO_SELF) {
-        sio_socket_emit(r->s, data, bins, n_bins);
-        json_decref(data);
-        return;
-    }
     sio_target_t t = {0};
     t.is_volatile = (unsigned)a->is_volatile;
     t.except_socket = a->except_self ? r->s : NULL;
-    sbuf_t names[8];
-    const char *rooms[8];
+    sbuf_t names[MAX_EMIT_ROOMS];
+    const char *rooms[MAX_EMIT_ROOMS];
     size_t n = 0;
     if (a->to == TO_ROOMS) {
-        for (size_t i = 0; i < a->n_rooms && n < 8; i++) {
+        for (size_t i = 0; i < a->n_rooms; i++) {
             names[n] = (sbuf_t)SBUF_INIT;
             if (tpl_render_str(a->rooms[i], &r->ctx, &names[n]) < 0 || names[n].len == 0) {
                 sbuf_free(&names[n]);
@@ -307,31 +555,111 @@ static void run_emit(run_t *r, const action_t *a) {
             n++;
         }
         if (n == 0) {
-            log_debug("rules", "socket %s: emit skipped: room template has a missing field", r->s->id);
+            log_debug("rules", "%s: emit skipped: room template has a missing field", r->nsp->name);
             json_decref(data);
             return;
         }
         t.rooms = rooms;
         t.n_rooms = n;
     }
-    sio_broadcast(r->s->nsp, data, bins, n_bins, &t);
+    sio_broadcast(a->nsp ? a->nsp : r->nsp, data, bins, n_bins, &t);
     for (size_t i = 0; i < n; i++) sbuf_free(&names[i]);
     json_decref(data);
 }
 
-static void run_list(run_t *r, const action_list_t *l) {
-    for (size_t i = 0; i < l->n && r->s->connected; i++) {
+static uint64_t now_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* XADD <stream> MAXLEN ~ N * nsp sid event args user node ts [ack] */
+static void run_forward(run_t *r, const action_t *a) {
+    sio_server_t *srv = r->nsp->srv;
+    if (!srv->forward || !r->s) return;
+    sbuf_t args = SBUF_INIT, user = SBUF_INIT;
+    json_t *all = r->ctx.args ? (json_t *)r->ctx.args : NULL;
+    if (all) json_out(&args, all);
+    else sbuf_puts(&args, "[]");
+    json_out(&user, r->s->user);
+    char ts[24], ack[24];
+    snprintf(ts, sizeof ts, "%llu", (unsigned long long)now_ms());
+    snprintf(ack, sizeof ack, "%lld", (long long)r->ack_id);
+    const char *f[16] = {"nsp", r->nsp->name, "sid", r->s->id, "event", r->event ? r->event : "",
+                         "args", args.data, "user", user.data, "node", srv->node_id ? srv->node_id : "",
+                         "ts", ts, "ack", ack};
+    size_t lens[16];
+    size_t n = r->ack_id >= 0 ? 16 : 14;
+    for (size_t i = 0; i < n; i++) lens[i] = f[i] ? strlen(f[i]) : 0;
+    lens[7] = args.len;
+    lens[9] = user.len;
+    if (!args.oom && !user.oom) srv->forward(srv, a->stream, a->maxlen, f, lens, n, srv->forward_ud);
+    sbuf_free(&args);
+    sbuf_free(&user);
+}
+
+/* Returns 1 when the event may pass, 0 when over the limit. */
+static int rate_ok(run_t *r, const action_t *a) {
+    sio_socket_t *s = r->s;
+    if (!s->rules_state) {
+        uint32_t n = r->rules->n_rate_limits;
+        s->rules_state = calloc(1, sizeof *s->rules_state + n * sizeof(rl_ring_t));
+        if (!s->rules_state) return 1;
+        s->rules_state->n = n;
+    }
+    rl_ring_t *ring = &s->rules_state->rings[a->rl_index];
+    if (!ring->t && !(ring->t = calloc(a->limit, sizeof *ring->t))) return 1;
+    uint64_t now = now_ms();
+    if (ring->n == a->limit) {
+        uint64_t oldest = ring->t[ring->head];
+        if (now - oldest < a->window_ms) return 0;
+        ring->head = (ring->head + 1) % a->limit;
+        ring->n--;
+    }
+    ring->t[(ring->head + ring->n) % a->limit] = now;
+    ring->n++;
+    return 1;
+}
+
+/* Compares two rendered values as strings (String(x) === String(y)). */
+static int require_ok(run_t *r, const action_t *a) {
+    sbuf_t x = SBUF_INIT, y = SBUF_INIT;
+    int ok;
+    json_t *lv = tpl_render(a->lhs, &r->ctx);
+    if (a->req_kind == REQ_PRESENT) {
+        ok = lv && !json_is_null(lv) && !(json_is_string(lv) && json_string_length(lv) == 0);
+    } else {
+        json_t *rv = tpl_render(a->rhs, &r->ctx);
+        ok = lv && rv && !json_is_null(lv) && !json_is_null(rv);
+        if (ok) {
+            if (json_is_string(lv)) sbuf_append(&x, json_string_value(lv), json_string_length(lv));
+            else json_out(&x, lv);
+            if (json_is_string(rv)) sbuf_append(&y, json_string_value(rv), json_string_length(rv));
+            else json_out(&y, rv);
+            ok = x.len == y.len && (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
+        }
+        json_decref(rv);
+    }
+    json_decref(lv);
+    sbuf_free(&x);
+    sbuf_free(&y);
+    return ok;
+}
+
+static void run_list(run_t *r, const action_list_t *l, int skip_require) {
+    for (size_t i = 0; i < l->n && (!r->s || r->s->connected); i++) {
         const action_t *a = &l->a[i];
         switch (a->kind) {
         case A_JOIN:
-        case A_LEAVE: {
+        case A_LEAVE:
+        case A_LEAVE_MATCHING: {
             sbuf_t room = SBUF_INIT;
             if (tpl_render_str(a->room, &r->ctx, &room) == 0 && room.len) {
                 if (a->kind == A_JOIN) sio_socket_join(r->s, room.data);
-                else sio_socket_leave(r->s, room.data);
+                else if (a->kind == A_LEAVE) sio_socket_leave(r->s, room.data);
+                else room_leave_matching(&r->s->nsp->rooms, &r->s->member, room.data);
             } else {
-                log_debug("rules", "socket %s: %s skipped: room template has a missing field", r->s->id,
-                          a->kind == A_JOIN ? "join" : "leave");
+                log_debug("rules", "socket %s: room action skipped: room template has a missing field", r->s->id);
             }
             sbuf_free(&room);
             break;
@@ -340,44 +668,108 @@ static void run_list(run_t *r, const action_list_t *l) {
             run_emit(r, a);
             break;
         case A_ACK:
-            if (r->pkt && r->pkt->id >= 0) {
+            if (!r->s) {
+                /* a server-side ack carries one value (Node's callback(arg)) */
                 json_t *args = render_args(a->data, &r->ctx);
-                sio_socket_ack(r->s, r->pkt->id, args, r->pkt->bins, r->pkt->n_bins);
+                json_decref(r->ack_out);
+                r->ack_out = json_incref(json_array_get(args, 0));
+                if (!r->ack_out) r->ack_out = json_null();
                 json_decref(args);
+            } else if (r->ack_id >= 0) {
+                json_t *args = render_args(a->data, &r->ctx);
+                sio_socket_ack(r->s, r->ack_id, args, r->bins, r->n_bins);
+                json_decref(args);
+                r->ack_id = -1; /* one answer per request */
+            }
+            break;
+        case A_FORWARD:
+            run_forward(r, a);
+            break;
+        case A_REQUIRE:
+            if (skip_require) break;
+            if (!require_ok(r, a)) {
+                emit_error(r, a->data);
+                return;
+            }
+            break;
+        case A_RATE_LIMIT:
+            if (!rate_ok(r, a)) {
+                log_debug("rules", "socket %s: %s over its rate limit", r->s->id, r->event ? r->event : "?");
+                emit_error(r, a->data);
+                return;
             }
             break;
         }
     }
 }
 
-static void run_init(run_t *r, sio_socket_t *s, const sio_packet_t *pkt, const json_t *args) {
+static void run_init(run_t *r, rules_nsp_t *rules, sio_socket_t *s, const sio_packet_t *pkt, const json_t *args) {
     memset(r, 0, sizeof *r);
     r->s = s;
-    r->pkt = pkt;
+    r->nsp = s->nsp;
+    r->rules = rules;
+    r->bins = pkt ? pkt->bins : NULL;
+    r->n_bins = pkt ? pkt->n_bins : 0;
+    r->ack_id = pkt ? pkt->id : -1;
     r->ctx.args = args;
     r->ctx.auth = s->auth;
     r->ctx.user = s->user;
+    if (!s->client->query && s->client->eio->hs) {
+        /* parsed on first use: most apps never read the query */
+        json_t *hs = json_loads(s->client->eio->hs, 0, NULL);
+        s->client->query = json_incref(json_object_get(hs, "query"));
+        json_decref(hs);
+    }
     r->ctx.query = s->client->query;
     r->ctx.sid = s->id;
     r->ctx.nsp = s->nsp->name;
 }
 
+const char *rules_authorize(rules_nsp_t *rules, sio_socket_t *s) {
+    if (rules->jwt) {
+        json_t *hs = s->client->eio->hs ? json_loads(s->client->eio->hs, 0, NULL) : NULL;
+        const char *why = NULL;
+        json_t *claims = auth_jwt_verify(rules->jwt, s->auth, hs, &why);
+        json_decref(hs);
+        if (!claims) {
+            log_info("auth", "%s: connection refused: %s", s->nsp->name, why ? why : "invalid token");
+            return auth_jwt_error_message(rules->jwt);
+        }
+        json_decref(s->user);
+        s->user = claims;
+    }
+    run_t r;
+    run_init(&r, rules, s, NULL, NULL);
+    for (size_t i = 0; i < rules->on_connect.n; i++) {
+        const action_t *a = &rules->on_connect.a[i];
+        if (a->kind != A_REQUIRE || require_ok(&r, a)) continue;
+        json_t *msg = a->data ? tpl_render(a->data, &r.ctx) : NULL;
+        static char buf[256];
+        snprintf(buf, sizeof buf, "%s", json_is_string(msg) ? json_string_value(msg) : "Forbidden");
+        json_decref(msg);
+        log_info("auth", "%s: connection refused by a require rule: %s", s->nsp->name, buf);
+        return buf;
+    }
+    return NULL;
+}
+
 void rules_on_connect(rules_nsp_t *rules, sio_socket_t *s) {
     run_t r;
-    run_init(&r, s, NULL, NULL);
-    run_list(&r, &rules->on_connect);
+    run_init(&r, rules, s, NULL, NULL);
+    run_list(&r, &rules->on_connect, 1);
 }
 
 void rules_on_disconnect(rules_nsp_t *rules, sio_socket_t *s, const char *reason) {
     (void)reason;
     if (!rules->on_disconnect.n) return;
     run_t r;
-    run_init(&r, s, NULL, NULL);
-    /* The socket no longer receives (connected = 0): only emits to others
-     * make sense here. */
+    run_init(&r, rules, s, NULL, NULL);
+    /* The socket no longer receives (connected = 0); run the list with no
+     * socket-liveness check: its actions are emits to others and forwards. */
     for (size_t i = 0; i < rules->on_disconnect.n; i++) {
         const action_t *a = &rules->on_disconnect.a[i];
-        if (a->kind == A_EMIT && a->to != TO_SELF) run_emit(&r, a);
+        if (a->kind == A_EMIT) run_emit(&r, a);
+        else if (a->kind == A_FORWARD) run_forward(&r, a);
     }
 }
 
@@ -388,10 +780,32 @@ void rules_on_event(rules_nsp_t *rules, sio_socket_t *s, const sio_packet_t *pkt
     HASH_FIND_STR(rules->events, json_string_value(name), e);
     if (!e) return;
     json_t *args = json_array();
-    for (size_t i = 1; i < json_array_size(pkt->data); i++)
-        json_array_append(args, json_array_get(pkt->data, i));
+    for (size_t i = 1; i < json_array_size(pkt->data); i++) json_array_append(args, json_array_get(pkt->data, i));
     run_t r;
-    run_init(&r, s, pkt, args);
-    run_list(&r, &e->list);
+    run_init(&r, rules, s, pkt, args);
+    r.event = json_string_value(name);
+    run_list(&r, &e->list, 0);
     json_decref(args);
+}
+
+json_t *rules_on_server_event(rules_nsp_t *rules, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                              size_t n_bins) {
+    const json_t *name = json_array_get(data, 0);
+    event_rules_t *e = NULL;
+    if (json_is_string(name)) HASH_FIND_STR(rules->server_events, json_string_value(name), e);
+    if (!e) return NULL;
+    json_t *args = json_array();
+    for (size_t i = 1; i < json_array_size(data); i++) json_array_append(args, json_array_get(data, i));
+    run_t r;
+    memset(&r, 0, sizeof r);
+    r.nsp = nsp;
+    r.rules = rules;
+    r.bins = bins;
+    r.n_bins = n_bins;
+    r.ack_id = -1;
+    r.ctx.args = args;
+    r.ctx.nsp = nsp->name;
+    run_list(&r, &e->list, 0);
+    json_decref(args);
+    return r.ack_out;
 }

@@ -26,7 +26,9 @@
 /* Encodes and hands the frames to fn; frees them afterwards. */
 static int encode(sio_type_t type, const char *nsp, int64_t id, const json_t *data,
                   sio_bin_t *const *bins, size_t n_bins, frame_t ***out, frame_t **stack) {
-    size_t max = n_bins + 1;
+    /* one text frame plus one per placeholder (a rule may reuse an attachment) */
+    (void)n_bins;
+    size_t max = 1 + (data ? sio_placeholder_count(data) : 0);
     frame_t **frames = max <= MAX_FRAMES_ON_STACK ? stack : malloc(max * sizeof *frames);
     if (!frames) return -1;
     int n = sio_packet_encode(type, nsp, id, data, bins, n_bins, frames, max);
@@ -138,6 +140,7 @@ static void ack_timeout_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 static void socket_free(sio_socket_t *s) {
+    rules_socket_free(s);
     json_decref(s->auth);
     json_decref(s->user);
     free(s);
@@ -183,7 +186,7 @@ int sio_socket_emit_ack(sio_socket_t *s, const json_t *data, sio_bin_t *const *b
     if (!s->connected) return -1;
     sio_pending_ack_t *a = calloc(1, sizeof *a);
     if (!a) return -1;
-    a->id = s->next_ack_id++;
+    a->id = s->nsp->next_ack_id++;
     a->cb = cb;
     a->ud = ud;
     a->socket = s;
@@ -270,6 +273,98 @@ size_t sio_deliver(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frames, cons
     return count;
 }
 
+/* Collects matching sockets into a growing array. */
+typedef struct collect {
+    sio_socket_t **v;
+    size_t n, cap;
+} collect_t;
+
+static void collect_one(collect_t *c, sio_socket_t *s, uint32_t mark) {
+    if (s->member.mark == mark || !s->connected) return;
+    s->member.mark = mark;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        sio_socket_t **v = realloc(c->v, cap * sizeof *v);
+        if (!v) return;
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = s;
+}
+
+sio_socket_t **sio_select(sio_nsp_t *nsp, const sio_target_t *t, size_t *n) {
+    uint32_t mark = next_mark(nsp->srv);
+    for (size_t i = 0; i < t->n_except; i++) stamp(nsp, t->except[i], mark);
+    if (t->except_socket) ((sio_socket_t *)t->except_socket)->member.mark = mark;
+    collect_t c = {0};
+    if (t->n_rooms == 0) {
+        sio_socket_t *s, *tmp;
+        HASH_ITER(hh, nsp->sockets, s, tmp) collect_one(&c, s, mark);
+    }
+    for (size_t i = 0; i < t->n_rooms; i++) {
+        room_t *r = room_find(nsp->rooms, t->rooms[i]);
+        if (r) {
+            for (uint32_t k = 0; k < r->n; k++) collect_one(&c, (sio_socket_t *)r->members[k], mark);
+            continue;
+        }
+        sio_socket_t *s = sio_socket_find(nsp, t->rooms[i]);
+        if (s) collect_one(&c, s, mark);
+    }
+    *n = c.n;
+    if (!c.n) {
+        free(c.v);
+        return NULL;
+    }
+    return c.v;
+}
+
+size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                                    size_t n_bins, const sio_target_t *t, uint32_t timeout_ms,
+                                    sio_ack_cb cb, void *ud) {
+    int64_t id = nsp->next_ack_id++;
+    frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
+    int nf = encode(SIO_EVENT, nsp->name, id, data, bins, n_bins, &frames, stack);
+    if (nf < 0) return 0;
+    size_t n = 0, sent = 0;
+    sio_socket_t **v = sio_select(nsp, t, &n);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    for (size_t i = 0; i < n; i++) {
+        sio_socket_t *s = v[i];
+        sio_pending_ack_t *a = calloc(1, sizeof *a);
+        if (!a) continue;
+        a->id = id;
+        a->cb = cb;
+        a->ud = ud;
+        a->socket = s;
+        a->timer = evtimer_new(nsp->srv->base, ack_timeout_cb, a);
+        if (!a->timer || eio_send_many(s->client->eio, frames, (size_t)nf, t->is_volatile) != 0) {
+            ack_free(a);
+            continue;
+        }
+        evtimer_add(a->timer, &tv);
+        a->next = s->acks;
+        s->acks = a;
+        sent++;
+    }
+    free(v);
+    release(frames, nf, stack);
+    return sent;
+}
+
+json_t *sio_socket_handshake(const sio_socket_t *s) {
+    const char *snap = s->client->eio->hs;
+    json_t *hs = snap ? json_loads(snap, 0, NULL) : NULL;
+    if (!hs) hs = json_object();
+    json_object_set_new(hs, "auth", s->auth ? json_incref(s->auth) : json_object());
+    return hs;
+}
+
+json_t *sio_socket_data(const sio_socket_t *s) {
+    json_t *d = json_object();
+    if (s->user) json_object_set(d, "user", s->user);
+    return d;
+}
+
 size_t sio_broadcast(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
                      const sio_target_t *t) {
     frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
@@ -342,6 +437,7 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
     }
     sio_socket_t *old = client_socket(c, p->nsp);
     if (old) socket_close(old, "client namespace disconnect");
+    if (p->data && !json_is_object(p->data)) p->data = NULL; /* the parser only lets objects through */
     sio_socket_t *s = calloc(1, sizeof *s);
     if (!s) return;
     do ids_base64id(s->id);
@@ -352,6 +448,17 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
     HASH_ADD_STR(nsp->sockets, id, s);
     s->next_in_client = c->sockets;
     c->sockets = s;
+    const char *refusal = nsp->rules ? rules_authorize(nsp->rules, s) : NULL;
+    if (refusal) {
+        /* refused before anyone sees the socket: CONNECT_ERROR, nothing joined */
+        json_t *err = json_pack("{s:s}", "message", refusal);
+        send_raw(c, SIO_CONNECT_ERROR, p->nsp, err);
+        json_decref(err);
+        HASH_DEL(nsp->sockets, s);
+        c->sockets = s->next_in_client;
+        socket_free(s);
+        return;
+    }
     s->connected = 1;
     if (c->connect_timer) {
         event_free(c->connect_timer);

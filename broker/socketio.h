@@ -61,13 +61,15 @@ struct sio_socket {
     sio_socket_t *next_in_client;
     json_t *auth;                /* handshake auth payload (object) or NULL */
     json_t *user;                /* verified JWT claims or NULL */
-    int64_t next_ack_id;
+    struct rules_socket *rules_state; /* per-socket rule state (rate limits), owned by rules.c */
     sio_pending_ack_t *acks;
     uint8_t connected;
 };
 
 struct sio_nsp {
     char *name;
+    int64_t next_ack_id;         /* server→client ack ids: one counter per namespace,
+                                    so a broadcast with acks can share one id */
     UT_hash_handle hh;           /* srv->nsps by name */
     sio_server_t *srv;
     sio_socket_t *sockets;       /* by id */
@@ -97,6 +99,12 @@ struct sio_server {
     void (*publish)(sio_server_t *srv, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
                     size_t n_bins, const sio_target_t *t, void *ud);
     void *publish_ud;
+    /* Stream hook (the adapter): XADD stream MAXLEN ~ maxlen * fields...;
+     * fields are name/value pairs (2 * n_pairs strings with lengths). */
+    void (*forward)(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
+                    const size_t *lens, size_t n_fields, void *ud);
+    void *forward_ud;
+    const char *node_id;         /* the adapter's uid, "" without a cluster */
 };
 
 sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_ms);
@@ -123,6 +131,25 @@ int sio_socket_leave(sio_socket_t *s, const char *room);
 /* Server-side disconnect: DISCONNECT packet, rules' on_disconnect; with
  * close, the whole client connection is closed. */
 void sio_socket_disconnect(sio_socket_t *s, int close);
+
+/* Local sockets matching t (rooms, except, except_socket), each once.
+ * Returns a malloc'd array (caller frees) and its length in *n; NULL when
+ * none.  Safe to act on the sockets afterwards (join, leave, disconnect). */
+sio_socket_t **sio_select(sio_nsp_t *nsp, const sio_target_t *t, size_t *n);
+
+/* Emits to the local sockets matching t, asking each for an
+ * acknowledgement (one shared ack id, like Node's broadcastWithAck); cb
+ * fires once per socket, with NULL after timeout_ms.  Returns the number of
+ * sockets the packet was sent to. */
+size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                                    size_t n_bins, const sio_target_t *t, uint32_t timeout_ms,
+                                    sio_ack_cb cb, void *ud);
+
+/* The socket's `handshake` as Node's socket.io shapes it ({headers, time,
+ * address, xdomain, secure, issued, url, query, auth}); new reference. */
+json_t *sio_socket_handshake(const sio_socket_t *s);
+/* The socket's `data` ({"user": claims} once authenticated, else {}). */
+json_t *sio_socket_data(const sio_socket_t *s);
 
 /* Local delivery (and publish unless t->is_local).  Returns the number of
  * local recipients. */

@@ -28,9 +28,12 @@
 #define _GNU_SOURCE /* strcasestr */
 #include "transport.h"
 
+#include <jansson.h>
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "../common/log.h"
 #include "../common/sbuf.h"
@@ -71,6 +74,8 @@ static struct {
     struct lws_context *ctx;
     struct event_base *base;
     eio_server_t *servers;
+    int (*ready)(void *ud);
+    void *ready_ud;
     unsigned char scratch[LWS_PRE + WS_SCRATCH];
 } tp;
 
@@ -280,10 +285,6 @@ void tp_poll_answer(struct lws *wsi, const char *body, size_t len) {
     lws_callback_on_writable(wsi);
 }
 
-void tp_session_freed(eio_session_t *s) {
-    (void)s;
-}
-
 void tp_ws_want_write(struct lws *wsi) { lws_callback_on_writable(wsi); }
 
 void tp_close(struct lws *wsi) {
@@ -291,6 +292,61 @@ void tp_close(struct lws *wsi) {
     c->s = NULL;
     c->kill = 1;
     lws_callback_on_writable(wsi);
+}
+
+/* Snapshot of the handshake request, shaped like Node's socket.handshake
+ * minus auth (which is per namespace).  lws 4.1 can only enumerate the
+ * headers it knows by name; other custom headers are not listed. */
+static char *capture_handshake(struct lws *wsi, const char *peer) {
+    json_t *h = json_object(), *headers = json_object(), *query = json_object();
+    char buf[1024];
+    for (int t = 0; t < (int)_WSI_TOKEN_CLIENT_SENT_PROTOCOLS; t++) {
+        const unsigned char *name = lws_token_to_string((enum lws_token_indexes)t);
+        size_t nl = name ? strlen((const char *)name) : 0;
+        if (nl < 2 || name[0] == ':' || name[nl - 1] != ':') continue;
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (len <= 0 || len >= (int)sizeof buf) continue;
+        if (lws_hdr_copy(wsi, buf, sizeof buf, (enum lws_token_indexes)t) < 0) continue;
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(nl - 1), name);
+        json_object_set_new(headers, key, json_string(buf));
+    }
+    sbuf_t url = SBUF_INIT;
+    header_copy(wsi, WSI_TOKEN_GET_URI, buf, sizeof buf);
+    sbuf_puts(&url, buf);
+    for (int i = 0;; i++) {
+        int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0) break;
+        sbuf_putc(&url, i ? '&' : '?');
+        sbuf_append(&url, buf, (size_t)n);
+        char *eq = strchr(buf, '=');
+        if (eq) *eq = '\0';
+        json_object_set_new(query, buf, json_string(eq ? eq + 1 : ""));
+    }
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    char when[96], zone[64];
+    strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT%z", &tm);
+    strftime(zone, sizeof zone, "%Z", &tm);
+    sbuf_t t = SBUF_INIT;
+    /* Date.prototype.toString spells UTC as "Coordinated Universal Time" */
+    sbuf_printf(&t, "%s (%s)", when, strcmp(zone, "UTC") == 0 || strcmp(zone, "GMT") == 0
+                                        ? "Coordinated Universal Time" : zone);
+    json_object_set_new(h, "headers", headers);
+    json_object_set_new(h, "time", json_string(t.data ? t.data : ""));
+    json_object_set_new(h, "address", json_string(peer));
+    json_object_set_new(h, "xdomain", json_boolean(json_object_get(headers, "origin") != NULL));
+    json_object_set_new(h, "secure", json_false());
+    json_object_set_new(h, "issued", json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
+    json_object_set_new(h, "url", json_string(url.data ? url.data : "/"));
+    json_object_set_new(h, "query", query);
+    sbuf_free(&t);
+    sbuf_free(&url);
+    char *out = json_dumps(h, JSON_COMPACT);
+    json_decref(h);
+    return out;
 }
 
 /* ------------------------------------------------------------- HTTP */
@@ -302,8 +358,13 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     resp_free(c->resp);
     sbuf_free(&c->rx);
     memset(c, 0, sizeof *c);
-    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+    if (strcmp(path, "/healthz") == 0) {
         answer_simple(wsi, c, 200, "application/json", "{\"ok\":true}", 0);
+        return 0;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        int ok = !tp.ready || tp.ready(tp.ready_ud);
+        answer_simple(wsi, c, ok ? 200 : 503, "application/json", ok ? "{\"ready\":true}" : "{\"ready\":false}", 0);
         return 0;
     }
     eio_server_t *srv = server_for_path(path);
@@ -413,7 +474,7 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     }
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_POLLING, peer);
+    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_POLLING, peer, capture_handshake(wsi, peer));
     if (!s) {
         answer_error(wsi, c, EIO_ERR_FORBIDDEN);
         return 0;
@@ -460,24 +521,38 @@ static int process_post_body(struct lws *wsi, struct conn *c) {
 
 /* --------------------------------------------------------- WebSocket */
 
+/* Refuses a WebSocket upgrade the way Node's engine.io does: a raw 400
+ * with the error message as text/html, then the connection closes. */
+static int ws_reject(struct lws *wsi, int code) {
+    const char *msg = eio_error_message(code);
+    unsigned char buf[LWS_PRE + 256];
+    int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                     "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", strlen(msg), msg);
+    lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW);
+    return -1;
+}
+
 static int ws_filter(struct lws *wsi, struct conn *c) {
     memset(c, 0, sizeof *c);
     c->is_ws = 1;
     char path[256];
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
-    if (!srv || !srv->opt.allow_websocket) return -1;
+    if (!srv) return -1;
     char transport[16], sid[32], eio[8];
-    if (query_arg(wsi, "transport", transport, sizeof transport) < 0 || strcmp(transport, "websocket") != 0)
-        return -1;
+    if (!srv->opt.allow_websocket || query_arg(wsi, "transport", transport, sizeof transport) < 0 ||
+        strcmp(transport, "websocket") != 0)
+        return ws_reject(wsi, EIO_ERR_TRANSPORT_UNKNOWN);
     if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
         /* An unknown sid is refused; a known one that cannot upgrade (already
          * upgraded, or probing) is accepted and closed, as Node does. */
-        if (!eio_session_find(srv, sid)) return -1;
+        if (!eio_session_find(srv, sid)) return ws_reject(wsi, EIO_ERR_UNKNOWN_SID);
         c->srv = srv;
         return 0;
     }
-    if (query_arg(wsi, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) return -1;
+    if (query_arg(wsi, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0)
+        return ws_reject(wsi, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     c->srv = srv;
     return 0;
 }
@@ -492,7 +567,7 @@ static int ws_add_headers(struct lws *wsi, struct conn *c, struct lws_process_ht
     if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) return 0;
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(c->srv, EIO_TRANSPORT_WEBSOCKET, peer);
+    eio_session_t *s = eio_session_open(c->srv, EIO_TRANSPORT_WEBSOCKET, peer, capture_handshake(wsi, peer));
     if (!s) return -1;
     c->s = s;
     struct resp *r = resp_new(101, NULL);
@@ -532,7 +607,7 @@ static int ws_established(struct lws *wsi, struct conn *c) {
     }
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_WEBSOCKET, peer);
+    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_WEBSOCKET, peer, capture_handshake(wsi, peer));
     if (!s) return -1;
     s->ws = wsi;
     c->s = s;
@@ -741,6 +816,8 @@ static struct lws_protocols protocols[] = {
 int tp_start(struct event_base *base, const tp_options_t *opt) {
     tp.base = base;
     tp.servers = opt->servers;
+    tp.ready = opt->ready;
+    tp.ready_ud = opt->ready_ud;
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);

@@ -19,6 +19,8 @@ typedef struct tp_options {
     const char *host;        /* bind address, NULL = all */
     int port;
     eio_server_t *servers;   /* endpoints, linked by ->next */
+    int (*ready)(void *ud);  /* /readyz: 1 when the node can serve the cluster; NULL = always */
+    void *ready_ud;
 } tp_options_t;
 
 /* Starts listening; returns 0 or -1 (logged). */
@@ -30,8 +32,6 @@ void tp_stop(void);
 void tp_ws_want_write(struct lws *wsi);
 /* Answers a held polling GET with this body (copied) and lets it go. */
 void tp_poll_answer(struct lws *wsi, const char *body, size_t len);
-/* The session is about to be freed: forget every pointer to it. */
-void tp_session_freed(eio_session_t *s);
 /* Closes a connection the engine no longer wants (ws at close, or a probe). */
 void tp_close(struct lws *wsi);
 

@@ -1,0 +1,949 @@
+/*
+ * adapter — @socket.io/redis-adapter's protocol on hiredis + libevent.
+ *
+ * Incoming broadcasts are turned into wire frames straight from msgpack
+ * (msgpack_codec), after two cheap filters that need no decoding: a
+ * single-room channel for a room this node does not hold is dropped, and
+ * so is our own uid.  Requests are small and rare, so they go through
+ * jansson.
+ *
+ * Every message from Redis is untrusted: anything malformed is counted,
+ * logged in one line and dropped.
+ */
+#include "adapter.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../broker/json_out.h"
+#include "../broker/rules.h"
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/sbuf.h"
+#include "msgpack_codec.h"
+
+enum {
+    REQ_SOCKETS = 0,
+    REQ_ALL_ROOMS = 1,
+    REQ_REMOTE_JOIN = 2,
+    REQ_REMOTE_LEAVE = 3,
+    REQ_REMOTE_DISCONNECT = 4,
+    REQ_REMOTE_FETCH = 5,
+    REQ_SERVER_SIDE_EMIT = 6,
+    REQ_BROADCAST = 7,
+    REQ_BROADCAST_CLIENT_COUNT = 8,
+    REQ_BROADCAST_ACK = 9,
+};
+
+#define MAX_TARGET_ROOMS 64
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+/* The channels of one namespace. */
+typedef struct nsp_chan {
+    sio_nsp_t *nsp;
+    char *bcast;     /* <key>#<nsp>#         (PSUBSCRIBE bcast*) */
+    size_t bcast_len;
+    char *req;       /* <key>-request#<nsp># */
+    char *resp;      /* <key>-response#<nsp># */
+    char *resp_own;  /* <key>-response#<nsp>#<uid># */
+} nsp_chan_t;
+
+/* A command kept while Redis is down (PUBLISH or XADD), argv copied. */
+typedef struct pending_cmd {
+    int argc;
+    char **argv;
+    size_t *lens;
+} pending_cmd_t;
+
+struct adapter {
+    struct event_base *base;
+    sio_server_t *srv;
+    char uid[8];
+    char *key;
+    uint32_t requests_timeout_ms;
+    int specific;
+    char *host, *password;
+    int port, db;
+    redisAsyncContext *pub, *sub;
+    int pub_up, sub_up;
+    int was_up;                 /* for transition logs */
+    struct event *retry;
+    uint32_t backoff_ms;
+    nsp_chan_t *chans;
+    size_t n_chans;
+    pending_cmd_t *buf;         /* ring of commands waiting for Redis */
+    size_t buf_head, buf_len, buf_cap;
+    adapter_stats_t stats;
+    int closing;
+};
+
+/* ------------------------------------------------------------------ URL */
+
+int adapter_parse_url(const char *url, char **host, int *port, char **password, int *db, char *err,
+                      size_t errlen) {
+    *host = NULL;
+    *password = NULL;
+    *port = 6379;
+    *db = 0;
+    const char *p = url;
+    if (strncmp(p, "redis://", 8) != 0) {
+        snprintf(err, errlen, "'%s' is not a redis:// URL", url);
+        return -1;
+    }
+    p += 8;
+    const char *at = strchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        if (at > pw) *password = strndup(pw, (size_t)(at - pw));
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, ":/");
+    if (end == p) {
+        *host = strdup("127.0.0.1");
+    } else {
+        *host = strndup(p, (size_t)(end - p));
+    }
+    p = end;
+    if (*p == ':') {
+        char *e;
+        long v = strtol(p + 1, &e, 10);
+        if (e == p + 1 || v < 1 || v > 65535) goto bad;
+        *port = (int)v;
+        p = e;
+    }
+    if (*p == '/') {
+        if (p[1]) {
+            char *e;
+            long v = strtol(p + 1, &e, 10);
+            if (*e || v < 0 || v > 1000000) goto bad;
+            *db = (int)v;
+        }
+    } else if (*p) {
+        goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "'%s' is not of the form redis://[:password@]host:port[/db]", url);
+    free(*host);
+    free(*password);
+    *host = *password = NULL;
+    return -1;
+}
+
+/* ---------------------------------------------------------- publishing */
+
+static void cmd_free(pending_cmd_t *c) {
+    for (int i = 0; i < c->argc; i++) free(c->argv[i]);
+    free(c->argv);
+    free(c->lens);
+    c->argc = 0;
+}
+
+static void send_cmd(adapter_t *a, int argc, const char **argv, const size_t *lens) {
+    redisAsyncCommandArgv(a->pub, NULL, NULL, argc, argv, lens);
+    if (argc && lens[0] == 7 && memcmp(argv[0], "PUBLISH", 7) == 0) a->stats.published++;
+}
+
+/* Sends a command now, or keeps it (bounded, oldest dropped first) until
+ * Redis is back. */
+static void command(adapter_t *a, int argc, const char **argv, const size_t *lens) {
+    if (a->pub && a->pub_up) {
+        send_cmd(a, argc, argv, lens);
+        return;
+    }
+    if (a->buf_cap == 0) {
+        a->stats.buffered_dropped++;
+        return;
+    }
+    if (a->buf_len == a->buf_cap) {
+        cmd_free(&a->buf[a->buf_head]);
+        a->buf_head = (a->buf_head + 1) % a->buf_cap;
+        a->buf_len--;
+        if (a->stats.buffered_dropped++ % 1000 == 0)
+            log_warn("adapter", "redis down: buffer full (%zu commands), %llu dropped so far", a->buf_cap,
+                     (unsigned long long)a->stats.buffered_dropped);
+    }
+    pending_cmd_t *c = &a->buf[(a->buf_head + a->buf_len) % a->buf_cap];
+    c->argv = calloc((size_t)argc, sizeof *c->argv);
+    c->lens = calloc((size_t)argc, sizeof *c->lens);
+    if (!c->argv || !c->lens) goto oom;
+    for (int i = 0; i < argc; i++) {
+        c->argv[i] = malloc(lens[i] + 1);
+        if (!c->argv[i]) goto oom;
+        memcpy(c->argv[i], argv[i], lens[i]);
+        c->lens[i] = lens[i];
+        c->argc = i + 1;
+    }
+    a->buf_len++;
+    return;
+oom:
+    cmd_free(c);
+    a->stats.buffered_dropped++;
+}
+
+static void publish(adapter_t *a, const char *ch, size_t chl, const char *msg, size_t ml) {
+    const char *argv[3] = {"PUBLISH", ch, msg};
+    size_t lens[3] = {7, chl, ml};
+    command(a, 3, argv, lens);
+}
+
+static void flush_buffer(adapter_t *a) {
+    if (a->buf_len) log_info("adapter", "redis back: sending %zu buffered commands", a->buf_len);
+    while (a->buf_len) {
+        pending_cmd_t *c = &a->buf[a->buf_head];
+        send_cmd(a, c->argc, (const char **)c->argv, c->lens);
+        cmd_free(c);
+        a->buf_head = (a->buf_head + 1) % a->buf_cap;
+        a->buf_len--;
+    }
+}
+
+/* The socket.io forward hook: XADD stream MAXLEN ~ maxlen * fields... */
+static void on_forward(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
+                       const size_t *lens, size_t n_fields, void *ud) {
+    (void)srv;
+    adapter_t *a = ud;
+    const char *argv[40];
+    size_t alens[40];
+    char ml[24];
+    if (n_fields > 34) return;
+    snprintf(ml, sizeof ml, "%zu", maxlen);
+    argv[0] = "XADD", alens[0] = 4;
+    argv[1] = stream, alens[1] = strlen(stream);
+    argv[2] = "MAXLEN", alens[2] = 6;
+    argv[3] = "~", alens[3] = 1;
+    argv[4] = ml, alens[4] = strlen(ml);
+    argv[5] = "*", alens[5] = 1;
+    for (size_t i = 0; i < n_fields; i++) {
+        argv[6 + i] = fields[i];
+        alens[6 + i] = lens[i];
+    }
+    command(a, (int)(6 + n_fields), argv, alens);
+}
+
+static void publish_json(adapter_t *a, const char *ch, const json_t *v) {
+    sbuf_t b = SBUF_INIT;
+    json_out(&b, v);
+    if (!b.oom) publish(a, ch, strlen(ch), b.data, b.len);
+    sbuf_free(&b);
+}
+
+static nsp_chan_t *chan_for(adapter_t *a, const sio_nsp_t *nsp) {
+    for (size_t i = 0; i < a->n_chans; i++)
+        if (a->chans[i].nsp == nsp) return &a->chans[i];
+    return NULL;
+}
+
+/* The socket.io publish hook: one PUBLISH per broadcast, of
+ * [uid, {type: 2, data, nsp}, {rooms, except, flags}] as Node writes it. */
+static void on_local_broadcast(sio_server_t *srv, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                               size_t n_bins, const sio_target_t *t, void *ud) {
+    (void)srv;
+    adapter_t *a = ud;
+    nsp_chan_t *c = chan_for(a, nsp);
+    if (!c) return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_str(&pk, strlen(a->uid));
+    msgpack_pack_str_body(&pk, a->uid, strlen(a->uid));
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str(&pk, 4);
+    msgpack_pack_str_body(&pk, "type", 4);
+    msgpack_pack_fix_uint8(&pk, 2);
+    msgpack_pack_str(&pk, 4);
+    msgpack_pack_str_body(&pk, "data", 4);
+    int rc = mpc_pack_json(&pk, data, bins, n_bins);
+    msgpack_pack_str(&pk, 3);
+    msgpack_pack_str_body(&pk, "nsp", 3);
+    msgpack_pack_str(&pk, strlen(nsp->name));
+    msgpack_pack_str_body(&pk, nsp->name, strlen(nsp->name));
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str(&pk, 5);
+    msgpack_pack_str_body(&pk, "rooms", 5);
+    msgpack_pack_array(&pk, (uint32_t)t->n_rooms);
+    for (size_t i = 0; i < t->n_rooms; i++) {
+        msgpack_pack_str(&pk, strlen(t->rooms[i]));
+        msgpack_pack_str_body(&pk, t->rooms[i], strlen(t->rooms[i]));
+    }
+    msgpack_pack_str(&pk, 6);
+    msgpack_pack_str_body(&pk, "except", 6);
+    const char *self = t->except_socket ? t->except_socket->id : NULL;
+    msgpack_pack_array(&pk, (uint32_t)(t->n_except + (self ? 1 : 0)));
+    for (size_t i = 0; i < t->n_except; i++) {
+        msgpack_pack_str(&pk, strlen(t->except[i]));
+        msgpack_pack_str_body(&pk, t->except[i], strlen(t->except[i]));
+    }
+    if (self) {
+        msgpack_pack_str(&pk, strlen(self));
+        msgpack_pack_str_body(&pk, self, strlen(self));
+    }
+    msgpack_pack_str(&pk, 5);
+    msgpack_pack_str_body(&pk, "flags", 5);
+    msgpack_pack_map(&pk, t->is_volatile ? 1 : 0);
+    if (t->is_volatile) {
+        msgpack_pack_str(&pk, 8);
+        msgpack_pack_str_body(&pk, "volatile", 8);
+        msgpack_pack_true(&pk);
+    }
+    if (rc == 0) {
+        sbuf_t ch = SBUF_INIT;
+        sbuf_append(&ch, c->bcast, c->bcast_len);
+        if (t->n_rooms == 1) {
+            sbuf_puts(&ch, t->rooms[0]);
+            sbuf_putc(&ch, '#');
+        }
+        publish(a, ch.data, ch.len, sb.data, sb.size);
+        sbuf_free(&ch);
+    } else {
+        log_warn("adapter", "broadcast in %s not published: cannot encode it", nsp->name);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ------------------------------------------------------ receiving: utils */
+
+static const msgpack_object *mp_get(const msgpack_object *map, const char *key) {
+    if (map->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl && memcmp(k->via.str.ptr, key, kl) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+/* Room names as strings (numbers are rooms too, as JS String(n) spells them). */
+typedef struct names {
+    char *v[MAX_TARGET_ROOMS];
+    size_t n;
+} names_t;
+
+static void names_free(names_t *n) {
+    for (size_t i = 0; i < n->n; i++) free(n->v[i]);
+    n->n = 0;
+}
+
+static void names_from_mp(names_t *out, const msgpack_object *arr) {
+    if (!arr || arr->type != MSGPACK_OBJECT_ARRAY) return;
+    for (uint32_t i = 0; i < arr->via.array.size && out->n < MAX_TARGET_ROOMS; i++) {
+        const msgpack_object *o = &arr->via.array.ptr[i];
+        char tmp[32];
+        if (o->type == MSGPACK_OBJECT_STR) out->v[out->n++] = strndup(o->via.str.ptr, o->via.str.size);
+        else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)o->via.u64), out->v[out->n++] = strdup(tmp);
+        else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+            snprintf(tmp, sizeof tmp, "%lld", (long long)o->via.i64), out->v[out->n++] = strdup(tmp);
+    }
+}
+
+static void names_from_json(names_t *out, const json_t *arr) {
+    size_t i;
+    json_t *v;
+    if (!json_is_array(arr)) return;
+    json_array_foreach(arr, i, v) {
+        if (out->n >= MAX_TARGET_ROOMS) break;
+        if (json_is_string(v)) {
+            out->v[out->n++] = strdup(json_string_value(v));
+        } else if (json_is_number(v)) {
+            sbuf_t b = SBUF_INIT;
+            json_out(&b, v);
+            out->v[out->n++] = sbuf_take(&b, NULL);
+        }
+    }
+}
+
+static void target_set(sio_target_t *t, names_t *rooms, names_t *except) {
+    memset(t, 0, sizeof *t);
+    t->rooms = (const char *const *)rooms->v;
+    t->n_rooms = rooms->n;
+    t->except = (const char *const *)except->v;
+    t->n_except = except->n;
+}
+
+/* --------------------------------------------------- receiving: broadcast */
+
+static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t room_len, const char *msg,
+                         size_t len) {
+    sio_nsp_t *nsp = c->nsp;
+    if (room_len) {
+        /* Not holding the room: drop before decoding anything. */
+        char name[512];
+        if (room_len >= sizeof name) return;
+        memcpy(name, room, room_len);
+        name[room_len] = '\0';
+        if (!room_find(nsp->rooms, name) && !sio_socket_find(nsp, name)) return;
+    }
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    const char *why = NULL;
+    names_t rooms = {0}, except = {0};
+    if (msgpack_unpack_next(&u, msg, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+        why = "not msgpack";
+        goto out;
+    }
+    const msgpack_object *root = &u.data;
+    if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 3) {
+        why = "not [uid, packet, opts]";
+        goto out;
+    }
+    const msgpack_object *uid = &root->via.array.ptr[0], *packet = &root->via.array.ptr[1],
+                         *opts = &root->via.array.ptr[2];
+    if (uid->type == MSGPACK_OBJECT_STR && uid->via.str.size == strlen(a->uid) &&
+        memcmp(uid->via.str.ptr, a->uid, uid->via.str.size) == 0)
+        goto out; /* our own */
+    const msgpack_object *pnsp = mp_get(packet, "nsp"), *data = mp_get(packet, "data");
+    if (packet->type != MSGPACK_OBJECT_MAP || !data || data->type != MSGPACK_OBJECT_ARRAY ||
+        data->via.array.size == 0) {
+        why = "packet without a data array";
+        goto out;
+    }
+    if (pnsp && (pnsp->type != MSGPACK_OBJECT_STR || pnsp->via.str.size != strlen(nsp->name) ||
+                 memcmp(pnsp->via.str.ptr, nsp->name, pnsp->via.str.size) != 0))
+        goto out; /* another namespace */
+    if (!pnsp && strcmp(nsp->name, "/") != 0) goto out;
+    if (opts->type != MSGPACK_OBJECT_MAP) {
+        why = "opts is not a map";
+        goto out;
+    }
+    names_from_mp(&rooms, mp_get(opts, "rooms"));
+    names_from_mp(&except, mp_get(opts, "except"));
+    sio_target_t t;
+    target_set(&t, &rooms, &except);
+    const msgpack_object *flags = mp_get(opts, "flags"), *vol = flags ? mp_get(flags, "volatile") : NULL;
+    t.is_volatile = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
+    t.is_local = 1;
+    frame_t *stack[16], **frames = stack;
+    int n = mpc_packet_frames(SIO_EVENT, nsp->name, -1, data, frames, 16);
+    if (n < 0) {
+        /* more than 15 attachments: size the array exactly and retry */
+        frames = malloc(sizeof *frames * 1024);
+        n = frames ? mpc_packet_frames(SIO_EVENT, nsp->name, -1, data, frames, 1024) : -1;
+    }
+    if (n < 0) {
+        why = "packet data cannot be encoded";
+    } else {
+        sio_deliver(nsp, frames, (size_t)n, &t);
+        for (int i = 0; i < n; i++) frame_unref(frames[i]);
+    }
+    if (frames != stack) free(frames);
+out:
+    names_free(&rooms);
+    names_free(&except);
+    msgpack_unpacked_destroy(&u);
+    if (why) {
+        a->stats.ignored++;
+        log_warn("adapter", "ignored a broadcast on %s: %s (%zu bytes)", c->bcast, why, len);
+    }
+}
+
+/* ---------------------------------------------------- receiving: requests */
+
+static void respond(adapter_t *a, nsp_chan_t *c, const json_t *req, const json_t *resp) {
+    const char *uid = json_string_value(json_object_get(req, "uid"));
+    if (a->specific && uid) {
+        sbuf_t ch = SBUF_INIT;
+        sbuf_printf(&ch, "%s%s#", c->resp, uid);
+        publish_json(a, ch.data, resp);
+        sbuf_free(&ch);
+    } else {
+        publish_json(a, c->resp, resp);
+    }
+}
+
+static json_t *socket_ids(sio_socket_t **v, size_t n) {
+    json_t *ids = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(ids, json_string(v[i]->id));
+    return ids;
+}
+
+static json_t *socket_rooms(const sio_socket_t *s) {
+    json_t *r = json_array();
+    json_array_append_new(r, json_string(s->id));
+    for (uint32_t i = 0; i < s->member.n_links; i++) json_array_append_new(r, json_string(s->member.links[i].room->name));
+    return r;
+}
+
+/* Ack state of one BROADCAST request: lives until every recipient answered
+ * or timed out. */
+typedef struct bcast_ack {
+    adapter_t *a;
+    char *channel;
+    char *request_id;
+    size_t pending;
+} bcast_ack_t;
+
+static void bcast_ack_cb(sio_socket_t *s, const sio_packet_t *ack, void *ud) {
+    (void)s;
+    bcast_ack_t *b = ud;
+    if (ack) {
+        /* Node's adapter forwards the first argument of the client's ack. */
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 3);
+        msgpack_pack_str(&pk, 4);
+        msgpack_pack_str_body(&pk, "type", 4);
+        msgpack_pack_fix_uint8(&pk, REQ_BROADCAST_ACK);
+        msgpack_pack_str(&pk, 9);
+        msgpack_pack_str_body(&pk, "requestId", 9);
+        msgpack_pack_str(&pk, strlen(b->request_id));
+        msgpack_pack_str_body(&pk, b->request_id, strlen(b->request_id));
+        msgpack_pack_str(&pk, 6);
+        msgpack_pack_str_body(&pk, "packet", 6);
+        const json_t *first = json_array_get(ack->data, 0);
+        if (first) mpc_pack_json(&pk, first, ack->bins, ack->n_bins);
+        else msgpack_pack_nil(&pk);
+        publish(b->a, b->channel, strlen(b->channel), sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    if (--b->pending == 0) {
+        free(b->channel);
+        free(b->request_id);
+        free(b);
+    }
+}
+
+static void on_broadcast_request(adapter_t *a, nsp_chan_t *c, const json_t *req, sio_bin_t **bins, size_t n_bins) {
+    const char *rid = json_string_value(json_object_get(req, "requestId"));
+    const json_t *packet = json_object_get(req, "packet"), *opts = json_object_get(req, "opts");
+    const json_t *data = json_object_get(packet, "data");
+    if (!rid || !json_is_array(data) || !json_is_object(opts)) {
+        a->stats.ignored++;
+        log_warn("adapter", "ignored a BROADCAST request on %s: missing requestId, packet.data or opts", c->req);
+        return;
+    }
+    names_t rooms = {0}, except = {0};
+    names_from_json(&rooms, json_object_get(opts, "rooms"));
+    names_from_json(&except, json_object_get(opts, "except"));
+    sio_target_t t;
+    target_set(&t, &rooms, &except);
+    const json_t *flags = json_object_get(opts, "flags");
+    t.is_volatile = json_is_true(json_object_get(flags, "volatile"));
+    json_int_t timeout = json_integer_value(json_object_get(flags, "timeout"));
+    if (timeout <= 0) timeout = a->requests_timeout_ms;
+    bcast_ack_t *b = calloc(1, sizeof *b);
+    const char *uid = json_string_value(json_object_get(req, "uid"));
+    sbuf_t ch = SBUF_INIT;
+    if (a->specific && uid) sbuf_printf(&ch, "%s%s#", c->resp, uid);
+    else sbuf_puts(&ch, c->resp);
+    if (b) {
+        b->a = a;
+        b->channel = sbuf_take(&ch, NULL);
+        b->request_id = strdup(rid);
+        b->pending = 1; /* held while sending, so early acks cannot free it */
+    }
+    size_t count = b ? sio_broadcast_with_ack_local(c->nsp, data, bins, n_bins, &t, (uint32_t)timeout,
+                                                    bcast_ack_cb, b)
+                     : 0;
+    json_t *resp = json_pack("{s:i,s:s,s:I}", "type", REQ_BROADCAST_CLIENT_COUNT, "requestId", rid,
+                             "clientCount", (json_int_t)count);
+    respond(a, c, req, resp);
+    json_decref(resp);
+    if (b) {
+        b->pending += count;
+        bcast_ack_cb(NULL, NULL, b); /* drop the sending hold */
+    }
+    sbuf_free(&ch);
+    names_free(&rooms);
+    names_free(&except);
+}
+
+static void on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len) {
+    json_t *req = NULL;
+    sio_bin_t **bins = NULL;
+    size_t n_bins = 0;
+    if (len && msg[0] == '{') {
+        req = json_loadb(msg, len, 0, NULL);
+    } else {
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t off = 0;
+        if (msgpack_unpack_next(&u, msg, len, &off) == MSGPACK_UNPACK_SUCCESS)
+            req = mpc_to_json(&u.data, &bins, &n_bins);
+        msgpack_unpacked_destroy(&u);
+    }
+    const json_t *type = json_object_get(req, "type");
+    if (!json_is_object(req) || !json_is_integer(type)) {
+        a->stats.ignored++;
+        log_warn("adapter", "ignored a request on %s: not a JSON or msgpack object with a type (%zu bytes)",
+                 c->req, len);
+        goto out;
+    }
+    const char *uid = json_string_value(json_object_get(req, "uid"));
+    const char *rid = json_string_value(json_object_get(req, "requestId"));
+    const json_t *opts = json_object_get(req, "opts");
+    names_t rooms = {0}, except = {0};
+    names_from_json(&rooms, json_object_get(opts ? opts : req, "rooms"));
+    names_from_json(&except, json_object_get(opts, "except"));
+    sio_target_t t;
+    target_set(&t, &rooms, &except);
+    size_t n = 0;
+    sio_socket_t **v = NULL;
+    json_t *resp = NULL;
+    switch (json_integer_value(type)) {
+    case REQ_SOCKETS:
+        if (!rid) break;
+        v = sio_select(c->nsp, &t, &n);
+        resp = json_pack("{s:s,s:o}", "requestId", rid, "sockets", socket_ids(v, n));
+        break;
+    case REQ_ALL_ROOMS: {
+        if (!rid) break;
+        json_t *all = json_array();
+        room_t *r, *tmp;
+        HASH_ITER(hh, c->nsp->rooms, r, tmp) json_array_append_new(all, json_string(r->name));
+        sio_socket_t *s, *stmp;
+        HASH_ITER(hh, c->nsp->sockets, s, stmp) json_array_append_new(all, json_string(s->id));
+        resp = json_pack("{s:s,s:o}", "requestId", rid, "rooms", all);
+        break;
+    }
+    case REQ_REMOTE_JOIN:
+    case REQ_REMOTE_LEAVE:
+    case REQ_REMOTE_DISCONNECT: {
+        int kind = (int)json_integer_value(type);
+        int close = json_is_true(json_object_get(req, "close"));
+        names_t targets = {0};
+        if (kind != REQ_REMOTE_DISCONNECT) {
+            const json_t *tr = json_object_get(req, "rooms");
+            if (json_is_array(tr)) {
+                names_from_json(&targets, tr);
+            } else if (json_is_string(json_object_get(req, "room"))) {
+                json_t *one = json_pack("[O]", json_object_get(req, "room"));
+                names_from_json(&targets, one);
+                json_decref(one);
+            }
+        }
+        if (opts) {
+            v = sio_select(c->nsp, &t, &n);
+        } else {
+            /* the older single-socket form: {sid, room} with a response */
+            const char *sid = json_string_value(json_object_get(req, "sid"));
+            sio_socket_t *s = sid ? sio_socket_find(c->nsp, sid) : NULL;
+            if (s) {
+                v = malloc(sizeof *v);
+                if (v) v[0] = s, n = 1;
+            }
+            if (s && rid) resp = json_pack("{s:s}", "requestId", rid);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (kind == REQ_REMOTE_DISCONNECT) {
+                sio_socket_disconnect(v[i], close);
+                continue;
+            }
+            for (size_t k = 0; k < targets.n; k++) {
+                if (kind == REQ_REMOTE_JOIN) sio_socket_join(v[i], targets.v[k]);
+                else sio_socket_leave(v[i], targets.v[k]);
+            }
+        }
+        names_free(&targets);
+        break;
+    }
+    case REQ_REMOTE_FETCH: {
+        if (!rid) break;
+        v = sio_select(c->nsp, &t, &n);
+        json_t *list = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(list, json_pack("{s:s,s:o,s:o,s:o}", "id", v[i]->id, "handshake",
+                                                  sio_socket_handshake(v[i]), "rooms", socket_rooms(v[i]),
+                                                  "data", sio_socket_data(v[i])));
+        resp = json_pack("{s:s,s:o}", "requestId", rid, "sockets", list);
+        break;
+    }
+    case REQ_SERVER_SIDE_EMIT: {
+        if (uid && strcmp(uid, a->uid) == 0) break;
+        const json_t *data = json_object_get(req, "data");
+        if (!json_is_array(data) || !json_is_string(json_array_get(data, 0))) {
+            a->stats.ignored++;
+            log_warn("adapter", "ignored a SERVER_SIDE_EMIT on %s: data is not [event, ...]", c->req);
+            break;
+        }
+        json_t *ack = c->nsp->rules ? rules_on_server_event(c->nsp->rules, c->nsp, data, bins, n_bins) : NULL;
+        if (ack && rid) {
+            json_t *r = json_pack("{s:i,s:s,s:O}", "type", REQ_SERVER_SIDE_EMIT, "requestId", rid, "data", ack);
+            /* Node answers server-side acks on the shared response channel */
+            publish_json(a, c->resp, r);
+            json_decref(r);
+        }
+        json_decref(ack);
+        break;
+    }
+    case REQ_BROADCAST:
+        if (uid && strcmp(uid, a->uid) == 0) break;
+        on_broadcast_request(a, c, req, bins, n_bins);
+        break;
+    case REQ_BROADCAST_CLIENT_COUNT:
+    case REQ_BROADCAST_ACK:
+        break; /* responses: this node sends no requests that expect them */
+    default:
+        a->stats.ignored++;
+        log_warn("adapter", "ignored a request on %s: unknown type %lld", c->req,
+                 (long long)json_integer_value(type));
+    }
+    if (resp) respond(a, c, req, resp);
+    json_decref(resp);
+    free(v);
+    names_free(&rooms);
+    names_free(&except);
+out:
+    json_decref(req);
+    for (size_t i = 0; i < n_bins; i++) frame_unref(bins[i]);
+    free(bins);
+}
+
+/* --------------------------------------------------------- subscriptions */
+
+static void on_sub_message(redisAsyncContext *ac, void *r, void *priv) {
+    adapter_t *a = ac->data;
+    redisReply *reply = r;
+    (void)priv;
+    if (!a || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
+    const redisReply *kind = reply->element[0], *ch, *msg;
+    if (kind->type != REDIS_REPLY_STRING) return;
+    if (strcmp(kind->str, "pmessage") == 0 && reply->elements == 4) {
+        ch = reply->element[2];
+        msg = reply->element[3];
+    } else if (strcmp(kind->str, "message") == 0) {
+        ch = reply->element[1];
+        msg = reply->element[2];
+    } else {
+        return; /* subscription confirmations */
+    }
+    if (ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING) return;
+    a->stats.received++;
+    const char *channel = ch->str;
+    size_t chl = (size_t)ch->len;
+    for (size_t i = 0; i < a->n_chans; i++) {
+        nsp_chan_t *c = &a->chans[i];
+        if (chl >= c->bcast_len && memcmp(channel, c->bcast, c->bcast_len) == 0) {
+            size_t room_len = chl - c->bcast_len;
+            if (room_len && channel[chl - 1] == '#') room_len--;
+            on_broadcast(a, c, channel + c->bcast_len, room_len, msg->str, (size_t)msg->len);
+            return;
+        }
+        if (chl == strlen(c->req) && memcmp(channel, c->req, chl) == 0) {
+            on_request(a, c, msg->str, (size_t)msg->len);
+            return;
+        }
+        if (strncmp(channel, c->resp, strlen(c->resp)) == 0) return; /* not a requester */
+    }
+}
+
+static void subscribe_all(adapter_t *a) {
+    for (size_t i = 0; i < a->n_chans; i++) {
+        nsp_chan_t *c = &a->chans[i];
+        sbuf_t pat = SBUF_INIT;
+        sbuf_append(&pat, c->bcast, c->bcast_len);
+        sbuf_putc(&pat, '*');
+        const char *pargv[2] = {"PSUBSCRIBE", pat.data};
+        size_t plens[2] = {10, pat.len};
+        redisAsyncCommandArgv(a->sub, on_sub_message, NULL, 2, pargv, plens);
+        sbuf_free(&pat);
+        const char *argv[4] = {"SUBSCRIBE", c->req, c->resp, c->resp_own};
+        size_t lens[4] = {9, strlen(c->req), strlen(c->resp), strlen(c->resp_own)};
+        redisAsyncCommandArgv(a->sub, on_sub_message, NULL, 4, argv, lens);
+    }
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void connect_all(adapter_t *a);
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    connect_all(arg);
+}
+
+static void schedule_retry(adapter_t *a) {
+    if (a->closing || evtimer_pending(a->retry, NULL)) return;
+    struct timeval tv = {a->backoff_ms / 1000, (a->backoff_ms % 1000) * 1000};
+    evtimer_add(a->retry, &tv);
+    a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+}
+
+static void log_transition(adapter_t *a) {
+    int up = a->pub_up && a->sub_up;
+    if (up == a->was_up) return;
+    a->was_up = up;
+    if (up) {
+        log_info("adapter", "redis %s:%d: connected and subscribed (node %s)", a->host, a->port, a->uid);
+        a->backoff_ms = BACKOFF_MIN_MS;
+    } else {
+        log_warn("adapter", "redis %s:%d: connection lost; local delivery continues, publishes are buffered",
+                 a->host, a->port);
+    }
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+    adapter_t *a = ac->data;
+    int is_sub = ac == a->sub;
+    if (status != REDIS_OK) {
+        log_warn("adapter", "redis %s:%d: %s connection failed: %s; retrying in %u ms", a->host, a->port,
+                 is_sub ? "subscriber" : "publisher", ac->errstr, a->backoff_ms);
+        if (is_sub) a->sub = NULL;
+        else a->pub = NULL;
+        schedule_retry(a);
+        return;
+    }
+    if (is_sub) {
+        a->sub_up = 1;
+    } else {
+        a->pub_up = 1;
+        flush_buffer(a);
+    }
+    log_transition(a);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+    adapter_t *a = ac->data;
+    int is_sub = ac == a->sub;
+    if (is_sub) {
+        a->sub = NULL;
+        a->sub_up = 0;
+    } else {
+        a->pub = NULL;
+        a->pub_up = 0;
+    }
+    if (a->closing) return;
+    if (status != REDIS_OK)
+        log_warn("adapter", "redis %s:%d: %s disconnected: %s", a->host, a->port, is_sub ? "subscriber" : "publisher",
+                 ac->errstr[0] ? ac->errstr : "connection closed");
+    log_transition(a);
+    schedule_retry(a);
+}
+
+static void on_auth(redisAsyncContext *ac, void *r, void *priv) {
+    (void)priv;
+    redisReply *reply = r;
+    adapter_t *a = ac->data;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_error("adapter", "redis %s:%d: AUTH/SELECT refused: %s", a->host, a->port, reply->str);
+}
+
+static redisAsyncContext *open_conn(adapter_t *a, int is_sub) {
+    redisAsyncContext *ac = redisAsyncConnect(a->host, a->port);
+    if (!ac || ac->err) {
+        log_warn("adapter", "redis %s:%d: cannot connect: %s", a->host, a->port, ac ? ac->errstr : "out of memory");
+        if (ac) redisAsyncFree(ac);
+        schedule_retry(a);
+        return NULL;
+    }
+    ac->data = a;
+    redisLibeventAttach(ac, a->base);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    if (a->password) redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", a->password);
+    if (a->db) redisAsyncCommand(ac, on_auth, NULL, "SELECT %d", a->db);
+    (void)is_sub;
+    return ac;
+}
+
+static void connect_all(adapter_t *a) {
+    if (a->closing) return;
+    if (!a->pub) a->pub = open_conn(a, 0);
+    if (!a->sub) {
+        a->sub = open_conn(a, 1);
+        if (a->sub) subscribe_all(a);
+    }
+}
+
+/* ---------------------------------------------------------------- public */
+
+static char *join3(const char *a, const char *b, const char *c) {
+    sbuf_t s = SBUF_INIT;
+    sbuf_puts(&s, a);
+    sbuf_puts(&s, b);
+    sbuf_puts(&s, c);
+    return sbuf_take(&s, NULL);
+}
+
+adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter_options_t *opt, char *err,
+                       size_t errlen) {
+    adapter_t *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    if (adapter_parse_url(opt->url, &a->host, &a->port, &a->password, &a->db, err, errlen) < 0) {
+        free(a);
+        return NULL;
+    }
+    a->base = base;
+    a->srv = srv;
+    /* a 6-character node id, like uid2(6) */
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[6];
+    ids_random(rnd, sizeof rnd);
+    for (int i = 0; i < 6; i++) a->uid[i] = al[rnd[i] % 62];
+    a->key = strdup(opt->key && *opt->key ? opt->key : "socket.io");
+    a->requests_timeout_ms = opt->requests_timeout_ms ? opt->requests_timeout_ms : 5000;
+    a->specific = opt->specific_response_channel;
+    a->buf_cap = opt->buffer_limit;
+    a->buf = a->buf_cap ? calloc(a->buf_cap, sizeof *a->buf) : NULL;
+    a->backoff_ms = BACKOFF_MIN_MS;
+    a->retry = evtimer_new(base, retry_cb, a);
+    size_t n = HASH_COUNT(srv->nsps);
+    a->chans = calloc(n ? n : 1, sizeof *a->chans);
+    sio_nsp_t *nsp, *tmp;
+    HASH_ITER(hh, srv->nsps, nsp, tmp) {
+        nsp_chan_t *c = &a->chans[a->n_chans++];
+        c->nsp = nsp;
+        sbuf_t b = SBUF_INIT;
+        sbuf_printf(&b, "%s#%s#", a->key, nsp->name);
+        c->bcast_len = b.len;
+        c->bcast = sbuf_take(&b, NULL);
+        sbuf_printf(&b, "%s-request#%s#", a->key, nsp->name);
+        c->req = sbuf_take(&b, NULL);
+        sbuf_printf(&b, "%s-response#%s#", a->key, nsp->name);
+        c->resp = sbuf_take(&b, NULL);
+        c->resp_own = join3(c->resp, a->uid, "#");
+    }
+    srv->publish = on_local_broadcast;
+    srv->publish_ud = a;
+    srv->forward = on_forward;
+    srv->forward_ud = a;
+    srv->node_id = a->uid;
+    connect_all(a);
+    return a;
+}
+
+void adapter_free(adapter_t *a) {
+    if (!a) return;
+    a->closing = 1;
+    a->srv->publish = NULL;
+    a->srv->forward = NULL;
+    a->srv->node_id = NULL;
+    if (a->pub) redisAsyncFree(a->pub);
+    if (a->sub) redisAsyncFree(a->sub);
+    if (a->retry) event_free(a->retry);
+    while (a->buf_len) {
+        cmd_free(&a->buf[a->buf_head]);
+        a->buf_head = (a->buf_head + 1) % a->buf_cap;
+        a->buf_len--;
+    }
+    free(a->buf);
+    for (size_t i = 0; i < a->n_chans; i++) {
+        free(a->chans[i].bcast);
+        free(a->chans[i].req);
+        free(a->chans[i].resp);
+        free(a->chans[i].resp_own);
+    }
+    free(a->chans);
+    free(a->key);
+    free(a->host);
+    free(a->password);
+    free(a);
+}
+
+int adapter_ready(const adapter_t *a) { return a && a->pub_up && a->sub_up; }
+const adapter_stats_t *adapter_stats(const adapter_t *a) { return &a->stats; }
+const char *adapter_uid(const adapter_t *a) { return a->uid; }
