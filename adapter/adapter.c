@@ -25,6 +25,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/sbuf.h"
+#include "msgpack_check.h"
 #include "msgpack_codec.h"
 
 enum {
@@ -389,7 +390,8 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
     size_t off = 0;
     const char *why = NULL;
     names_t rooms = {0}, except = {0};
-    if (msgpack_unpack_next(&u, msg, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+    if (mpc_check((const unsigned char *)msg, len) < 0 ||
+        msgpack_unpack_next(&u, msg, len, &off) != MSGPACK_UNPACK_SUCCESS) {
         why = "not msgpack";
         goto out;
     }
@@ -571,7 +573,8 @@ static void on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len)
         msgpack_unpacked u;
         msgpack_unpacked_init(&u);
         size_t off = 0;
-        if (msgpack_unpack_next(&u, msg, len, &off) == MSGPACK_UNPACK_SUCCESS)
+        if (mpc_check((const unsigned char *)msg, len) == 0 &&
+            msgpack_unpack_next(&u, msg, len, &off) == MSGPACK_UNPACK_SUCCESS)
             req = mpc_to_json(&u.data, &bins, &n_bins);
         msgpack_unpacked_destroy(&u);
     }
@@ -702,6 +705,10 @@ out:
     free(bins);
 }
 
+static void connect_all(adapter_t *a);
+static void on_ping(redisAsyncContext *ac, void *r, void *priv);
+static void log_transition(adapter_t *a);
+
 /* --------------------------------------------------------- subscriptions */
 
 static void on_sub_message(redisAsyncContext *ac, void *r, void *priv) {
@@ -718,7 +725,12 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv) {
         ch = reply->element[1];
         msg = reply->element[2];
     } else {
-        return; /* subscription confirmations */
+        /* subscription confirmations: the subscriber is really up */
+        if (!a->sub_up && (strcmp(kind->str, "subscribe") == 0 || strcmp(kind->str, "psubscribe") == 0)) {
+            a->sub_up = 1;
+            log_transition(a);
+        }
+        return;
     }
     if (ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING) return;
     a->stats.received++;
@@ -758,7 +770,6 @@ static void subscribe_all(adapter_t *a) {
 
 /* ------------------------------------------------------------ connections */
 
-static void connect_all(adapter_t *a);
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
@@ -797,12 +808,20 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         schedule_retry(a);
         return;
     }
-    if (is_sub) {
-        a->sub_up = 1;
-    } else {
-        a->pub_up = 1;
-        flush_buffer(a);
-    }
+    /* A TCP connection is not Redis: a proxy or a half-dead server can
+     * accept it.  The publisher counts as up once Redis answers a PING,
+     * the subscriber once a subscription is confirmed; buffered commands
+     * wait until then. */
+    if (!is_sub) redisAsyncCommand((redisAsyncContext *)ac, on_ping, NULL, "PING");
+}
+
+static void on_ping(redisAsyncContext *ac, void *r, void *priv) {
+    (void)priv;
+    adapter_t *a = ac->data;
+    redisReply *reply = r;
+    if (!reply || ac != a->pub || reply->type == REDIS_REPLY_ERROR) return;
+    a->pub_up = 1;
+    flush_buffer(a);
     log_transition(a);
 }
 

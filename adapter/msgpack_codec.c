@@ -366,7 +366,8 @@ static void write_date_json(sbuf_t *out, double t) {
         sbuf_printf(out, "\"%04lld", (long long)c.year);
     else
         sbuf_printf(out, "\"%c%06lld", c.year < 0 ? '-' : '+', (long long)llabs(c.year));
-    sbuf_printf(out, "-%02d-%02dT%02d:%02d:%02d.%03dZ\"", c.month, c.day, c.hour, c.min, c.sec, c.ms);
+    sbuf_printf(out, "-%02d-%02dT%02d:%02d:%02d.%03dZ\"", c.month, c.day, c.hour, c.min, c.sec,
+                c.ms);
 }
 
 /* Date.prototype.toString, which String() uses for a Date map key.  Node
@@ -654,7 +655,8 @@ static json_t *build_object(binlist_t *bins, const msgpack_object_map *m, int de
     if (map_plan(&plan, m, depth + 1) < 0 || !(obj = json_object())) goto fail;
     for (size_t i = 0; i < plan.n; i++) {
         json_t *v = build_value(bins, &m->ptr[plan.e[i].last].val, depth + 1);
-        if (!v || json_object_setn_new_nocheck(obj, plan.e[i].key, plan.e[i].key_len, v) < 0) goto fail;
+        if (!v || json_object_setn_new_nocheck(obj, plan.e[i].key, plan.e[i].key_len, v) < 0)
+            goto fail;
     }
     /* A map that spells a placeholder would be taken for one of ours by
      * every later reader of the tree (sio_codec's rule: _placeholder is
@@ -780,7 +782,8 @@ static int pack_number(msgpack_packer *pk, double d) {
 
 static int pack_integer(msgpack_packer *pk, json_int_t v) {
     /* beyond 2^53 JS would hold the nearest double */
-    if (v > (json_int_t)JS_SAFE_INT || v < -(json_int_t)JS_SAFE_INT) return pack_number(pk, (double)v);
+    if (v > (json_int_t)JS_SAFE_INT || v < -(json_int_t)JS_SAFE_INT)
+        return pack_number(pk, (double)v);
     return msgpack_pack_int64(pk, v); /* same widths as notepack, see pack_number */
 }
 

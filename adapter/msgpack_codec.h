@@ -24,7 +24,10 @@
  *  - nil → null; undefined does not exist in msgpack from notepack 3
  *    (it writes undefined as nil);
  *  - ext -1 (timestamp) → the ISO-8601 string Date.prototype.toJSON gives;
- *    other ext types → null;
+ *    ext 0 follows notepack (undefined / Date / ArrayBuffer by size); other
+ *    ext types → [type, <binary>] as notepack decodes them;
+ *  - mpc_to_json refuses a map that looks like a placeholder
+ *    ({_placeholder: true, ...}): the tree could not tell it from a real one;
  *  - strings with invalid UTF-8 are decoded with U+FFFD replacements, as
  *    Buffer.toString('utf8') does.
  * Encoding follows notepack.io: smallest integer form, float64 for
@@ -32,6 +35,8 @@
  * fixstr/str8/16/32, bin8/16/32 for attachments, fix/16/32 arrays and maps.
  *
  * Limits: nesting deeper than MPC_MAX_DEPTH is rejected (hostile input).
+ * Untrusted bytes go through mpc_check (msgpack_check.h) before msgpack-c
+ * unpacks them: its unpacker allocates for declared sizes up front.
  */
 #ifndef SIO_MSGPACK_CODEC_H
 #define SIO_MSGPACK_CODEC_H

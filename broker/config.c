@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,12 +141,16 @@ static void defaults(eio_options_t *o, const char *path) {
     o->queue_soft = 1024;
     o->queue_hard = 8192;
     o->allow_polling = o->allow_websocket = o->allow_upgrades = 1;
+    /* proxies' headers that lws does not know by name */
+    static const char *const dflt[] = {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-request-id"};
+    o->extra_headers = calloc(4, sizeof *o->extra_headers);
+    for (size_t i = 0; o->extra_headers && i < 4; i++) o->extra_headers[o->n_extra_headers++] = strdup(dflt[i]);
 }
 
 static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     static const char *const keys[] = {"host", "port", "path", "pingInterval", "pingTimeout",
                                        "upgradeTimeout", "maxPayload", "connectTimeout", "transports",
-                                       "allowUpgrades", "cors", "cookie", "sendQueue", NULL};
+                                       "allowUpgrades", "cors", "cookie", "sendQueue", "handshakeHeaders", NULL};
     const char *path = "$.server";
     if (!json_is_object(s)) return fail(v, path, "must be an object");
     if (check_keys(v, s, path, keys) < 0) return -1;
@@ -197,6 +202,23 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
         if (get_uint(v, q, "hard", "$.server.sendQueue", 1, 1 << 24, &x) < 0) return -1;
         o->queue_hard = (size_t)x;
         if (o->queue_hard < o->queue_soft) return fail(v, "$.server.sendQueue", "hard must be >= soft");
+    }
+    const json_t *hh = json_object_get(s, "handshakeHeaders");
+    if (hh) {
+        if (!json_is_array(hh) || json_array_size(hh) > 64)
+            return fail(v, "$.server.handshakeHeaders", "must be a list of at most 64 header names");
+        for (size_t i = 0; i < o->n_extra_headers; i++) free(o->extra_headers[i]);
+        free(o->extra_headers);
+        o->n_extra_headers = 0;
+        o->extra_headers = calloc(json_array_size(hh) + 1, sizeof *o->extra_headers);
+        for (size_t i = 0; i < json_array_size(hh); i++) {
+            const char *n = json_string_value(json_array_get(hh, i));
+            if (!n || !*n || strlen(n) > 64 || strpbrk(n, ": \t"))
+                return fail(v, "$.server.handshakeHeaders", "header names are non-empty strings without ':' or spaces");
+            char *low = strdup(n);
+            for (char *c = low; *c; c++) *c = (char)tolower((unsigned char)*c);
+            o->extra_headers[o->n_extra_headers++] = low;
+        }
     }
     if (json_object_get(s, "cors") && parse_cors(v, json_object_get(s, "cors"), &o->cors) < 0) return -1;
     return parse_cookie(v, json_object_get(s, "cookie"), &o->cookie);
@@ -293,6 +315,8 @@ static void free_eio(eio_options_t *o) {
     free(o->cookie.name);
     free(o->cookie.path);
     free(o->cookie.same_site);
+    for (size_t i = 0; i < o->n_extra_headers; i++) free(o->extra_headers[i]);
+    free(o->extra_headers);
     memset(o, 0, sizeof *o);
 }
 

@@ -44,6 +44,7 @@ static frame_t *const_frame(frame_t **slot, const char *s) {
 }
 
 static void heartbeat_cb(evutil_socket_t fd, short what, void *arg);
+static void poll_release(eio_session_t *s, const frame_t *extra);
 
 eio_server_t *eio_server_new(struct event_base *base, eio_options_t *opt, const eio_handlers_t *h,
                              void *ud) {
@@ -75,6 +76,8 @@ static void free_options(eio_options_t *o) {
     free(o->cookie.name);
     free(o->cookie.path);
     free(o->cookie.same_site);
+    for (size_t i = 0; i < o->n_extra_headers; i++) free(o->extra_headers[i]);
+    free(o->extra_headers);
 }
 
 void eio_server_free(eio_server_t *srv) {
@@ -96,12 +99,36 @@ static void arm_timer(eio_session_t *s, const struct timeval *tv) {
     event_add(&s->timer, tv);
 }
 
+#define CLOSE_GRACE_MS 1000
+
 void eio_close_soon(eio_session_t *s, const char *reason) {
     if (s->state != EIO_OPEN) return;
     s->state = EIO_CLOSING;
     s->close_reason = reason;
     event_del(&s->timer);
+    int writer = s->transport == EIO_TRANSPORT_WEBSOCKET ? s->ws != NULL : 1;
+    if (s->q_len && writer) {
+        /* let the transport write the queue first; the timer is the backstop */
+        static const struct timeval grace = {CLOSE_GRACE_MS / 1000, (CLOSE_GRACE_MS % 1000) * 1000};
+        event_add(&s->timer, &grace);
+        /* ws: the writer closes once drained.  polling: like Node, the
+         * packets go out in one poll and the close packet in the next. */
+        if (s->transport == EIO_TRANSPORT_WEBSOCKET) tp_ws_want_write(s->ws);
+        else if (s->poll_get) poll_release(s, NULL);
+        return;
+    }
     event_active(&s->timer, EV_TIMEOUT, 0);
+}
+
+void eio_end_poll(eio_session_t *s) {
+    if (!s->poll_get) return;
+    if (s->q_len) {
+        poll_release(s, NULL);
+    } else {
+        struct lws *get = s->poll_get;
+        s->poll_get = NULL;
+        tp_poll_answer(get, "6", 1);
+    }
 }
 
 static void heartbeat_cb(evutil_socket_t fd, short what, void *arg) {
@@ -217,7 +244,7 @@ static void open_packet(eio_session_t *s, sbuf_t *b) {
                 o->max_payload);
 }
 
-eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *remote_addr, char *hs) {
+eio_session_t *eio_session_open(eio_server_t *srv, int transport, char *hs) {
     eio_session_t *s = calloc(1, sizeof *s);
     if (!s) {
         free(hs);
@@ -228,7 +255,6 @@ eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *re
     while (eio_session_find(srv, s->sid));
     s->srv = srv;
     s->transport = (uint8_t)transport;
-    s->remote_addr = strdup(remote_addr ? remote_addr : "");
     event_assign(&s->timer, srv->base, -1, 0, heartbeat_cb, s);
     HASH_ADD_STR(srv->sessions, sid, s);
     srv->n_sessions++;
@@ -402,7 +428,6 @@ void eio_close(eio_session_t *s, const char *reason) {
     }
     eio_queue_pop(s, s->q_len);
     free(s->q);
-    free(s->remote_addr);
     free(s->hs);
     free(s);
 }

@@ -79,6 +79,10 @@ typedef struct eio_options {
     eio_cors_t cors;
     eio_cookie_t cookie;
     int echo;                   /* echo mode: every message is sent back (engine.io-protocol reference server) */
+    char **extra_headers;       /* non-standard request headers kept in the handshake
+                                   snapshot (lowercase names); lws can only enumerate
+                                   the standard ones */
+    size_t n_extra_headers;
 } eio_options_t;
 
 struct eio_server {
@@ -111,11 +115,10 @@ struct eio_session {
     struct event timer;       /* heartbeat: ping after interval, close after timeout */
     struct event *upgrade_timer; /* only while a probe is in flight */
     void *user;               /* handler's per-session data */
-    char *remote_addr;        /* peer address, owned */
-    char *hs;                 /* handshake snapshot as JSON text {headers, time, address,
-                                 xdomain, secure, issued, url, query}; owned, may be NULL.
-                                 Kept as text: it is read rarely (fetchSockets, $query)
-                                 and a string costs far less memory than a tree. */
+    char *hs;                 /* handshake snapshot as JSON text {headers, address, xdomain,
+                                 issued, url}; owned, may be NULL.  Kept as text: it is
+                                 read rarely (fetchSockets, JWT, $query) and a string
+                                 costs far less memory than a tree. */
 };
 
 /* Creates an endpoint; the options are taken (freed with the server). */
@@ -142,10 +145,12 @@ static inline void eio_write_break(eio_session_t *s) { s->q_break = s->q_len; }
 
 /* Closes the session: tells the transport, calls on_close, frees it. */
 void eio_close(eio_session_t *s, const char *reason);
-/* Marks the session closing (nothing more is sent or received) and finishes
- * the close on the next loop iteration, outside whatever the caller is
- * iterating or handling.  Handlers use this, never eio_close.  reason must
- * be a static string. */
+/* Marks the session closing (nothing more is queued or received) and
+ * finishes the close later, outside whatever the caller is iterating or
+ * handling: at once on the next loop iteration when nothing is queued, else
+ * once the queue has been written (a DISCONNECT packet must reach the
+ * client before the connection closes), at most a grace period later.
+ * Handlers use this, never eio_close.  reason must be a static string. */
 void eio_close_soon(eio_session_t *s, const char *reason);
 
 /* ---- called by the transport ---- */
@@ -153,7 +158,7 @@ void eio_close_soon(eio_session_t *s, const char *reason);
 /* Creates a session for a handshake (sid filled in, open packet queued,
  * heartbeat armed); hs (may be NULL) is taken.  Returns NULL when the
  * handler refused it. */
-eio_session_t *eio_session_open(eio_server_t *srv, int transport, const char *remote_addr, char *hs);
+eio_session_t *eio_session_open(eio_server_t *srv, int transport, char *hs);
 /* A text or binary Engine.IO packet arrived (from a POST body or a WS message).
  * Returns 0, or -1 when it was invalid and the session has been closed. */
 int eio_on_packet(eio_session_t *s, int from_ws, char type, const unsigned char *data, size_t len);
@@ -166,6 +171,8 @@ static inline frame_t *eio_queue_peek(eio_session_t *s, uint32_t i) {
     return i < s->q_len ? s->q[(s->q_head + i) % s->q_cap] : NULL;
 }
 void eio_queue_pop(eio_session_t *s, uint32_t n);
+/* Ends the held poll now: with what is queued, or with a noop. */
+void eio_end_poll(eio_session_t *s);
 /* The transport lost a connection (ws closed, held GET's client vanished). */
 void eio_on_ws_closed(eio_session_t *s, struct lws *wsi);
 void eio_on_poll_closed(eio_session_t *s, struct lws *wsi);

@@ -53,13 +53,22 @@ static int parse_port(const char *s, int *out) {
     return 0;
 }
 
-/* As many descriptors as the hard limit allows: one per client. */
-static void raise_fd_limit(void) {
+/* Descriptors: one per client.  libwebsockets sizes its connection table
+ * from the soft limit at context creation and, at that limit, retries a
+ * failing accept() forever (100 % CPU, a log line each time).  So it is
+ * created with the soft limit a little below the hard one (it then refuses
+ * connections beyond its table cleanly) and the reserve is released
+ * afterwards for Redis and files. */
+#define FD_RESERVE 64
+
+static void set_fd_limit(int reserve) {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = rl.rlim_max;
+    if (reserve && want != RLIM_INFINITY && want > 2 * FD_RESERVE) want -= FD_RESERVE;
+    if (want == RLIM_INFINITY) want = 1048576;
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 struct app {
@@ -147,8 +156,9 @@ int main(int argc, char **argv) {
     }
 
     signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit();
+    set_fd_limit(1);
     struct app app = {0};
+    int rc = 0;
     struct event_config *ec = event_config_new();
     event_config_require_features(ec, EV_FEATURE_EARLY_CLOSE);
     app.base = event_base_new_with_config(ec);
@@ -162,7 +172,8 @@ int main(int argc, char **argv) {
         rules_nsp_t *r = rules_compile(cfg.nsps[i].rules, path, err, sizeof err);
         if (!r) {
             fprintf(stderr, "sio-broker: config error: %s: %s\n", config, err);
-            return 2;
+            rc = 2;
+            goto out;
         }
         sio_nsp_add(app.sio, cfg.nsps[i].name, r);
     }
@@ -172,13 +183,15 @@ int main(int argc, char **argv) {
         app.adapter = adapter_new(app.base, app.sio, &ao, err, sizeof err);
         if (!app.adapter) {
             fprintf(stderr, "sio-broker: config error: redis: %s\n", err);
-            return 2;
+            rc = 2;
+            goto out;
         }
     }
     for (sio_nsp_t *n = app.sio->nsps; n; n = n->hh.next) {
         if (n->rules && rules_link(n->rules, app.sio, err, sizeof err) < 0) {
             fprintf(stderr, "sio-broker: config error: %s: $.namespaces[\"%s\"]: %s\n", config, n->name, err);
-            return 2;
+            rc = 2;
+            goto out;
         }
     }
     eio_server_t *main_srv = eio_server_new(app.base, &cfg.eio, &sio_eio_handlers, app.sio);
@@ -194,7 +207,11 @@ int main(int argc, char **argv) {
     }
 
     tp_options_t to = {cfg.host, cfg.port, app.servers, app.adapter ? ready_cb : NULL, app.adapter};
-    if (tp_start(app.base, &to) < 0) return 1;
+    if (tp_start(app.base, &to) < 0) {
+        rc = 1;
+        goto out;
+    }
+    set_fd_limit(0);
     app.sig_int = evsignal_new(app.base, SIGINT, on_signal, &app);
     app.sig_term = evsignal_new(app.base, SIGTERM, on_signal, &app);
     event_add(app.sig_int, NULL);
@@ -203,8 +220,11 @@ int main(int argc, char **argv) {
 
     event_base_dispatch(app.base);
 
-    event_free(app.sig_int);
-    event_free(app.sig_term);
+out:
+    tp_stop();
+    adapter_free(app.adapter);
+    if (app.sig_int) event_free(app.sig_int);
+    if (app.sig_term) event_free(app.sig_term);
     for (eio_server_t *s = app.servers, *next; s; s = next) {
         next = s->next;
         eio_server_free(s);
@@ -212,6 +232,6 @@ int main(int argc, char **argv) {
     sio_server_free(app.sio);
     cfg_free(&cfg);
     event_base_free(app.base);
-    log_info("main", "stopped");
-    return 0;
+    if (rc == 0) log_info("main", "stopped");
+    return rc;
 }

@@ -71,6 +71,7 @@ struct rules_nsp {
     event_rules_t *server_events;
     auth_jwt_t *jwt;
     uint32_t n_rate_limits;  /* rate_limit actions in this namespace */
+    uint32_t n_connect_requires; /* require actions in on_connect */
 };
 
 /* Sliding-window rate-limit state of one socket: per rate_limit action, a
@@ -426,6 +427,7 @@ rules_nsp_t *rules_compile(const json_t *cfg, const char *path, char *err, size_
         snprintf(p, sizeof p, "%s.%s", path, k);
         if (strcmp(k, "on_connect") == 0) {
             if (compile_list(&c, &r->on_connect, x, p) < 0 || check_hook(&c, &r->on_connect, p, 0) < 0) goto fail;
+            for (size_t i = 0; i < r->on_connect.n; i++) r->n_connect_requires += r->on_connect.a[i].kind == A_REQUIRE;
         } else if (strcmp(k, "on_disconnect") == 0) {
             if (compile_list(&c, &r->on_disconnect, x, p) < 0 || check_hook(&c, &r->on_disconnect, p, 1) < 0)
                 goto fail;
@@ -484,6 +486,7 @@ typedef struct run {
     size_t n_bins;
     int64_t ack_id;          /* the client's ack request, -1 when none */
     json_t *ack_out;         /* server events: the ack value */
+    json_t *query;           /* handshake query, built if a template reads it */
 } run_t;
 
 /* Builds the argument array of an emit or ack from its data template. */
@@ -688,7 +691,8 @@ static void run_list(run_t *r, const action_list_t *l, int skip_require) {
         case A_REQUIRE:
             if (skip_require) break;
             if (!require_ok(r, a)) {
-                emit_error(r, a->data);
+                /* with no error payload configured the event is dropped silently */
+                if (a->data) emit_error(r, a->data);
                 return;
             }
             break;
@@ -703,6 +707,18 @@ static void run_list(run_t *r, const action_list_t *l, int skip_require) {
     }
 }
 
+static json_t *load_query(void *ud) {
+    json_t *hs = sio_client_handshake(ud);
+    json_t *q = json_incref(json_object_get(hs, "query"));
+    json_decref(hs);
+    return q;
+}
+
+static void run_done(run_t *r) {
+    json_decref(r->query);
+    r->query = NULL;
+}
+
 static void run_init(run_t *r, rules_nsp_t *rules, sio_socket_t *s, const sio_packet_t *pkt, const json_t *args) {
     memset(r, 0, sizeof *r);
     r->s = s;
@@ -714,20 +730,17 @@ static void run_init(run_t *r, rules_nsp_t *rules, sio_socket_t *s, const sio_pa
     r->ctx.args = args;
     r->ctx.auth = s->auth;
     r->ctx.user = s->user;
-    if (!s->client->query && s->client->eio->hs) {
-        /* parsed on first use: most apps never read the query */
-        json_t *hs = json_loads(s->client->eio->hs, 0, NULL);
-        s->client->query = json_incref(json_object_get(hs, "query"));
-        json_decref(hs);
-    }
-    r->ctx.query = s->client->query;
+    r->ctx.load_query = load_query;
+    r->ctx.load_query_ud = s->client;
+    r->ctx.query_cache = &r->query;
     r->ctx.sid = s->id;
     r->ctx.nsp = s->nsp->name;
 }
 
 const char *rules_authorize(rules_nsp_t *rules, sio_socket_t *s) {
+    if (!rules->jwt && !rules->n_connect_requires) return NULL;
     if (rules->jwt) {
-        json_t *hs = s->client->eio->hs ? json_loads(s->client->eio->hs, 0, NULL) : NULL;
+        json_t *hs = sio_client_handshake(s->client);
         const char *why = NULL;
         json_t *claims = auth_jwt_verify(rules->jwt, s->auth, hs, &why);
         json_decref(hs);
@@ -748,8 +761,10 @@ const char *rules_authorize(rules_nsp_t *rules, sio_socket_t *s) {
         snprintf(buf, sizeof buf, "%s", json_is_string(msg) ? json_string_value(msg) : "Forbidden");
         json_decref(msg);
         log_info("auth", "%s: connection refused by a require rule: %s", s->nsp->name, buf);
+        run_done(&r);
         return buf;
     }
+    run_done(&r);
     return NULL;
 }
 
@@ -757,6 +772,7 @@ void rules_on_connect(rules_nsp_t *rules, sio_socket_t *s) {
     run_t r;
     run_init(&r, rules, s, NULL, NULL);
     run_list(&r, &rules->on_connect, 1);
+    run_done(&r);
 }
 
 void rules_on_disconnect(rules_nsp_t *rules, sio_socket_t *s, const char *reason) {
@@ -771,6 +787,7 @@ void rules_on_disconnect(rules_nsp_t *rules, sio_socket_t *s, const char *reason
         if (a->kind == A_EMIT) run_emit(&r, a);
         else if (a->kind == A_FORWARD) run_forward(&r, a);
     }
+    run_done(&r);
 }
 
 void rules_on_event(rules_nsp_t *rules, sio_socket_t *s, const sio_packet_t *pkt) {
@@ -785,6 +802,7 @@ void rules_on_event(rules_nsp_t *rules, sio_socket_t *s, const sio_packet_t *pkt
     run_init(&r, rules, s, pkt, args);
     r.event = json_string_value(name);
     run_list(&r, &e->list, 0);
+    run_done(&r);
     json_decref(args);
 }
 

@@ -14,10 +14,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "rules.h"
+#include "../common/sbuf.h"
 
 #define MAX_FRAMES_ON_STACK 16
 
@@ -210,6 +212,12 @@ int sio_socket_ack(sio_socket_t *s, int64_t id, const json_t *args, sio_bin_t *c
 void sio_socket_disconnect(sio_socket_t *s, int close) {
     sio_client_t *c = s->client;
     if (close) {
+        /* Node: every socket of the client gets its DISCONNECT, then the
+         * connection closes (once those packets are written). */
+        while (c->sockets) {
+            send_packet(c->sockets, SIO_DISCONNECT, -1, NULL, NULL, 0);
+            socket_close(c->sockets, "server namespace disconnect");
+        }
         eio_close_soon(c->eio, "forced close");
         return;
     }
@@ -351,10 +359,80 @@ size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_
     return sent;
 }
 
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* URL-decodes s[0..n) ('+' is a space, as querystring.parse does). */
+static json_t *url_decoded(const char *s, size_t n) {
+    sbuf_t b = SBUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') sbuf_putc(&b, ' ');
+        else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            sbuf_putc(&b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+            i += 2;
+        } else sbuf_putc(&b, s[i]);
+    }
+    json_t *v = json_stringn(b.data ? b.data : "", b.len);
+    sbuf_free(&b);
+    return v ? v : json_string("");
+}
+
+/* The query object of a URL, as Node's querystring.parse builds it (a
+ * repeated key becomes an array). */
+static json_t *parse_query(const char *url) {
+    json_t *q = json_object();
+    const char *p = url ? strchr(url, '?') : NULL;
+    while (p && *p) {
+        p++;
+        size_t n = strcspn(p, "&");
+        if (n) {
+            const char *eq = memchr(p, '=', n);
+            size_t kl = eq ? (size_t)(eq - p) : n;
+            json_t *k = url_decoded(p, kl), *v = eq ? url_decoded(eq + 1, n - kl - 1) : json_string("");
+            const char *key = json_string_value(k);
+            json_t *old = json_object_get(q, key);
+            if (!old) {
+                json_object_set_new(q, key, v);
+            } else if (json_is_array(old)) {
+                json_array_append_new(old, v);
+            } else {
+                json_object_set_new(q, key, json_pack("[Oo]", old, v));
+            }
+            json_decref(k);
+        }
+        p += n;
+    }
+    return q;
+}
+
+json_t *sio_client_handshake(const sio_client_t *c) {
+    const char *snap = c->eio->hs;
+    json_t *h = snap ? json_loads(snap, 0, NULL) : NULL;
+    if (!h) h = json_object();
+    json_int_t issued = json_integer_value(json_object_get(h, "issued"));
+    /* Date.prototype.toString of the handshake time, in UTC */
+    time_t secs = (time_t)(issued / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char when[96];
+    strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+    json_t *out = json_object();
+    json_object_set(out, "headers", json_object_get(h, "headers") ? json_object_get(h, "headers") : json_object());
+    json_object_set_new(out, "time", json_string(when));
+    json_object_set(out, "address", json_object_get(h, "address") ? json_object_get(h, "address") : json_string(""));
+    json_object_set_new(out, "xdomain", json_boolean(json_is_true(json_object_get(h, "xdomain"))));
+    json_object_set_new(out, "secure", json_false());
+    json_object_set_new(out, "issued", json_integer(issued));
+    const char *url = json_string_value(json_object_get(h, "url"));
+    json_object_set_new(out, "url", json_string(url ? url : "/"));
+    json_object_set_new(out, "query", parse_query(url));
+    json_decref(h);
+    return out;
+}
+
 json_t *sio_socket_handshake(const sio_socket_t *s) {
-    const char *snap = s->client->eio->hs;
-    json_t *hs = snap ? json_loads(snap, 0, NULL) : NULL;
-    if (!hs) hs = json_object();
+    json_t *hs = sio_client_handshake(s->client);
     json_object_set_new(hs, "auth", s->auth ? json_incref(s->auth) : json_object());
     return hs;
 }
@@ -416,7 +494,6 @@ static void on_close(eio_session_t *e, const char *reason, void *ud) {
     while (c->sockets) socket_close(c->sockets, reason);
     if (c->connect_timer) event_free(c->connect_timer);
     if (c->has_partial) sio_packet_clear(&c->partial);
-    json_decref(c->query);
     free(c);
     e->user = NULL;
 }
@@ -444,10 +521,13 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
     while (sio_socket_find(nsp, s->id));
     s->nsp = nsp;
     s->client = c;
-    s->auth = p->data ? json_incref(p->data) : json_object();
+    s->auth = p->data ? json_incref(p->data) : NULL;
     HASH_ADD_STR(nsp->sockets, id, s);
-    s->next_in_client = c->sockets;
-    c->sockets = s;
+    /* kept in connection order: a forced close sends the DISCONNECTs in
+     * that order, as Node does (socket.io-client relies on it) */
+    sio_socket_t **tail = &c->sockets;
+    while (*tail) tail = &(*tail)->next_in_client;
+    *tail = s;
     const char *refusal = nsp->rules ? rules_authorize(nsp->rules, s) : NULL;
     if (refusal) {
         /* refused before anyone sees the socket: CONNECT_ERROR, nothing joined */
@@ -455,7 +535,7 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
         send_raw(c, SIO_CONNECT_ERROR, p->nsp, err);
         json_decref(err);
         HASH_DEL(nsp->sockets, s);
-        c->sockets = s->next_in_client;
+        *tail = NULL;
         socket_free(s);
         return;
     }

@@ -59,7 +59,7 @@ struct sio_socket {
     sio_nsp_t *nsp;
     sio_client_t *client;
     sio_socket_t *next_in_client;
-    json_t *auth;                /* handshake auth payload (object) or NULL */
+    json_t *auth;                /* handshake auth payload (object), NULL when none was sent */
     json_t *user;                /* verified JWT claims or NULL */
     struct rules_socket *rules_state; /* per-socket rule state (rate limits), owned by rules.c */
     sio_pending_ack_t *acks;
@@ -84,7 +84,6 @@ struct sio_client {
     sio_packet_t partial;        /* binary packet waiting for its attachments */
     uint8_t has_partial;
     struct event *connect_timer; /* until the first namespace connects */
-    json_t *query;               /* handshake query, lazily built */
 };
 
 struct sio_server {
@@ -148,6 +147,9 @@ size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_
 /* The socket's `handshake` as Node's socket.io shapes it ({headers, time,
  * address, xdomain, secure, issued, url, query, auth}); new reference. */
 json_t *sio_socket_handshake(const sio_socket_t *s);
+/* The client's handshake without auth, built from the session's snapshot;
+ * new reference (an empty-ish object when there is no snapshot). */
+json_t *sio_client_handshake(const sio_client_t *c);
 /* The socket's `data` ({"user": claims} once authenticated, else {}). */
 json_t *sio_socket_data(const sio_socket_t *s);
 

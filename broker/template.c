@@ -282,8 +282,17 @@ static json_t *resolve(const ref_t *r, const tpl_ctx_t *c) {
     case SRC_FIELD: base = c->args ? json_array_get(c->args, 0) : NULL; break;
     case SRC_ARG: base = c->args ? json_array_get(c->args, (size_t)r->arg) : NULL; break;
     case SRC_ARGS: base = c->args; break;
-    case SRC_AUTH: base = c->auth; break;
-    case SRC_QUERY: base = c->query; break;
+    case SRC_AUTH:
+        if (!c->auth && r->n_path == 0) return json_object(); /* Node's handshake.auth defaults to {} */
+        base = c->auth;
+        break;
+    case SRC_QUERY:
+        base = c->query;
+        if (!base && c->load_query && c->query_cache) {
+            if (!*c->query_cache) *c->query_cache = c->load_query(c->load_query_ud);
+            base = *c->query_cache;
+        }
+        break;
     case SRC_USER: base = c->user; break;
     case SRC_SID: return c->sid ? json_string(c->sid) : NULL;
     case SRC_NSP: return c->nsp ? json_string(c->nsp) : NULL;

@@ -36,8 +36,14 @@ typedef struct tpl tpl_t;
 
 typedef struct tpl_ctx {
     const json_t *args;   /* event arguments without the event name (array) or NULL */
-    const json_t *auth;   /* handshake auth object or NULL */
-    const json_t *query;  /* handshake query object or NULL */
+    const json_t *auth;   /* handshake auth object or NULL ({$auth} is then {}) */
+    const json_t *query;  /* handshake query object, or NULL: then load_query */
+    /* Builds the query object on first use (most rules never read it, and
+     * idle sockets should not carry it); the result is stored in
+     * *query_cache, which the caller releases after rendering. */
+    json_t *(*load_query)(void *ud);
+    void *load_query_ud;
+    json_t **query_cache;
     const json_t *user;   /* JWT claims or NULL */
     const char *sid;
     const char *nsp;

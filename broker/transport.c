@@ -30,16 +30,20 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "../common/log.h"
 #include "../common/sbuf.h"
 #include "eio_codec.h"
+#include "json_out.h"
 
-#define WS_RX_BUFFER 1024      /* per-connection receive buffer: dominates idle memory */
+#define WS_RX_BUFFER 512       /* per-connection receive buffer: dominates idle memory;
+                                  larger messages are reassembled from pieces */
 #define WS_SCRATCH (16 * 1024) /* one coalesced write */
 #define MAX_URI_ARGS 2048
 
@@ -245,14 +249,25 @@ fail:
 
 /* ---------------------------------------------------------- held polls */
 
+/* Something happened on a held poll's socket while lws is not reading it.
+ * libevent reports a reset (EPOLLERR|EPOLLHUP) as readable, not as
+ * EV_CLOSED, so the watcher wants both and tells the cases apart by
+ * peeking: no bytes means the client is gone; bytes mean the client sent
+ * its next request on the same connection, and the poll ends now (with what
+ * is queued, or a noop) so that lws can read it. */
 static void held_closed_cb(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
     (void)what;
     struct lws *wsi = arg;
     struct conn *c = lws_wsi_user(wsi);
     if (c->closed_ev) {
         event_free(c->closed_ev);
         c->closed_ev = NULL;
+    }
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+        if (c->s) eio_end_poll(c->s);
+        return;
     }
     eio_session_t *s = c->s;
     c->s = NULL;
@@ -266,7 +281,7 @@ static void hold_poll(struct lws *wsi, struct conn *c, eio_session_t *s) {
     s->poll_get = wsi;
     lws_rx_flow_control(wsi, 0);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-    c->closed_ev = event_new(tp.base, lws_get_socket_fd(wsi), EV_CLOSED, held_closed_cb, wsi);
+    c->closed_ev = event_new(tp.base, lws_get_socket_fd(wsi), EV_READ | EV_CLOSED, held_closed_cb, wsi);
     if (c->closed_ev) event_add(c->closed_ev, NULL);
 }
 
@@ -294,12 +309,18 @@ void tp_close(struct lws *wsi) {
     lws_callback_on_writable(wsi);
 }
 
-/* Snapshot of the handshake request, shaped like Node's socket.handshake
- * minus auth (which is per namespace).  lws 4.1 can only enumerate the
- * headers it knows by name; other custom headers are not listed. */
-static char *capture_handshake(struct lws *wsi, const char *peer) {
-    json_t *h = json_object(), *headers = json_object(), *query = json_object();
+/* Snapshot of the handshake request, as compact JSON:
+ * {"headers":{...},"address":"...","xdomain":bool,"issued":ms,"url":"..."}.
+ * Everything else of Node's socket.handshake (time, query, secure, auth) is
+ * derived from it when asked for (sio_client_handshake), so an idle client
+ * keeps one small string.  lws 4.1 can only enumerate the headers it knows by
+ * name; other custom headers are not listed. */
+static char *capture_handshake(struct lws *wsi, const char *peer, const eio_options_t *o) {
+    sbuf_t b = SBUF_INIT;
     char buf[1024];
+    int have_origin = 0;
+    sbuf_puts(&b, "{\"headers\":{");
+    int first = 1;
     for (int t = 0; t < (int)_WSI_TOKEN_CLIENT_SENT_PROTOCOLS; t++) {
         const unsigned char *name = lws_token_to_string((enum lws_token_indexes)t);
         size_t nl = name ? strlen((const char *)name) : 0;
@@ -307,45 +328,44 @@ static char *capture_handshake(struct lws *wsi, const char *peer) {
         int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
         if (len <= 0 || len >= (int)sizeof buf) continue;
         if (lws_hdr_copy(wsi, buf, sizeof buf, (enum lws_token_indexes)t) < 0) continue;
-        char key[64];
-        snprintf(key, sizeof key, "%.*s", (int)(nl - 1), name);
-        json_object_set_new(headers, key, json_string(buf));
+        if (t == WSI_TOKEN_ORIGIN) have_origin = 1;
+        if (!first) sbuf_putc(&b, ',');
+        first = 0;
+        json_out_string(&b, (const char *)name, nl - 1);
+        sbuf_putc(&b, ':');
+        json_out_string(&b, buf, strlen(buf));
     }
+    for (size_t i = 0; i < o->n_extra_headers; i++) {
+        char name[72];
+        int nl = snprintf(name, sizeof name, "%s:", o->extra_headers[i]);
+        int len = lws_hdr_custom_length(wsi, name, nl);
+        if (len < 0 || len >= (int)sizeof buf || lws_hdr_custom_copy(wsi, buf, sizeof buf, name, nl) < 0) continue;
+        if (!first) sbuf_putc(&b, ',');
+        first = 0;
+        json_out_string(&b, name, (size_t)nl - 1);
+        sbuf_putc(&b, ':');
+        json_out_string(&b, buf, strlen(buf));
+    }
+    sbuf_puts(&b, "},\"address\":");
+    json_out_string(&b, peer, strlen(peer));
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    sbuf_printf(&b, ",\"xdomain\":%s,\"issued\":%lld,\"url\":", have_origin ? "true" : "false",
+                (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000);
     sbuf_t url = SBUF_INIT;
-    header_copy(wsi, WSI_TOKEN_GET_URI, buf, sizeof buf);
-    sbuf_puts(&url, buf);
+    if (header_copy(wsi, WSI_TOKEN_GET_URI, buf, sizeof buf) > 0) sbuf_puts(&url, buf);
     for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n < 0) break;
         sbuf_putc(&url, i ? '&' : '?');
         sbuf_append(&url, buf, (size_t)n);
-        char *eq = strchr(buf, '=');
-        if (eq) *eq = '\0';
-        json_object_set_new(query, buf, json_string(eq ? eq + 1 : ""));
     }
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    localtime_r(&tv.tv_sec, &tm);
-    char when[96], zone[64];
-    strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT%z", &tm);
-    strftime(zone, sizeof zone, "%Z", &tm);
-    sbuf_t t = SBUF_INIT;
-    /* Date.prototype.toString spells UTC as "Coordinated Universal Time" */
-    sbuf_printf(&t, "%s (%s)", when, strcmp(zone, "UTC") == 0 || strcmp(zone, "GMT") == 0
-                                        ? "Coordinated Universal Time" : zone);
-    json_object_set_new(h, "headers", headers);
-    json_object_set_new(h, "time", json_string(t.data ? t.data : ""));
-    json_object_set_new(h, "address", json_string(peer));
-    json_object_set_new(h, "xdomain", json_boolean(json_object_get(headers, "origin") != NULL));
-    json_object_set_new(h, "secure", json_false());
-    json_object_set_new(h, "issued", json_integer((json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000));
-    json_object_set_new(h, "url", json_string(url.data ? url.data : "/"));
-    json_object_set_new(h, "query", query);
-    sbuf_free(&t);
+    json_out_string(&b, url.data ? url.data : "/", url.len ? url.len : 1);
     sbuf_free(&url);
-    char *out = json_dumps(h, JSON_COMPACT);
-    json_decref(h);
+    sbuf_putc(&b, '}');
+    /* exact-size copy: the buffer grew by doubling */
+    char *out = b.oom ? NULL : strndup(b.data, b.len);
+    sbuf_free(&b);
     return out;
 }
 
@@ -369,7 +389,8 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     }
     eio_server_t *srv = server_for_path(path);
     if (!srv) {
-        answer_simple(wsi, c, 404, "application/json", "{\"code\":404,\"message\":\"Not found\"}", 0);
+        /* what Node's http server answers for a path no handler claims */
+        answer_simple(wsi, c, 404, NULL, "", 0);
         return 0;
     }
     c->srv = srv;
@@ -406,6 +427,16 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
             return 0;
         }
         if (is_get) {
+            if (s->state == EIO_CLOSING && !s->poll_get && !s->q_len) {
+                /* a close is pending and everything was delivered: "1" */
+                struct resp *r = resp_new(200, "text/plain; charset=UTF-8");
+                if (!r) return -1;
+                resp_cors(r, wsi, &srv->opt.cors, 0);
+                c->resp = r;
+                hold_poll(wsi, c, s);
+                eio_close(s, s->close_reason);
+                return 0;
+            }
             if (s->poll_get) {
                 log_warn("transport", "session %s: overlapping polls, closing", s->sid);
                 eio_close(s, "transport error");
@@ -474,7 +505,7 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     }
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_POLLING, peer, capture_handshake(wsi, peer));
+    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_POLLING, capture_handshake(wsi, peer, &srv->opt));
     if (!s) {
         answer_error(wsi, c, EIO_ERR_FORBIDDEN);
         return 0;
@@ -557,39 +588,8 @@ static int ws_filter(struct lws *wsi, struct conn *c) {
     return 0;
 }
 
-/* Adds the io cookie to the 101 response of a new WebSocket session, which
- * therefore has to be created here, before ESTABLISHED; it gets its wsi
- * only at ESTABLISHED, so a handshake that fails in between leaves a session
- * with no transport that the heartbeat closes. */
-static int ws_add_headers(struct lws *wsi, struct conn *c, struct lws_process_html_args *args) {
-    char sid[32];
-    if (!c || !c->is_ws || !c->srv || !c->srv->opt.cookie.enabled || c->s) return 0;
-    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) return 0;
-    char peer[64] = "";
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(c->srv, EIO_TRANSPORT_WEBSOCKET, peer, capture_handshake(wsi, peer));
-    if (!s) return -1;
-    c->s = s;
-    struct resp *r = resp_new(101, NULL);
-    if (!r) return -1;
-    resp_cookie(r, &c->srv->opt.cookie, s->sid);
-    const char *value = r->hdrs.data + strlen(r->hdrs.data) + 1;
-    int n = snprintf(args->p, (size_t)args->max_len, "Set-Cookie: %s\r\n", value);
-    if (n > 0 && n < args->max_len) {
-        args->p += n;
-        args->max_len -= n;
-    }
-    resp_free(r);
-    return 0;
-}
-
 static int ws_established(struct lws *wsi, struct conn *c) {
     char path[256], sid[32];
-    if (c->s) { /* created at ADD_HEADERS */
-        c->s->ws = wsi;
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
     if (!srv) return -1;
@@ -607,7 +607,7 @@ static int ws_established(struct lws *wsi, struct conn *c) {
     }
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_WEBSOCKET, peer, capture_handshake(wsi, peer));
+    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_WEBSOCKET, capture_handshake(wsi, peer, &srv->opt));
     if (!s) return -1;
     s->ws = wsi;
     c->s = s;
@@ -746,6 +746,7 @@ static int ws_writable(struct lws *wsi, struct conn *c) {
         }
     }
     if (s->q_len) lws_callback_on_writable(wsi);
+    else if (s->state == EIO_CLOSING) eio_close(s, s->close_reason); /* drained: close now */
     return 0;
 }
 
@@ -792,8 +793,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return ws_filter(wsi, c) ? 1 : 0;
-    case LWS_CALLBACK_ADD_HEADERS:
-        return ws_add_headers(wsi, c, in);
     case LWS_CALLBACK_ESTABLISHED:
         return ws_established(wsi, c);
     case LWS_CALLBACK_RECEIVE:

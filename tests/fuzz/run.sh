@@ -17,8 +17,8 @@ cd "$(dirname "$0")/../.."
 
 SECONDS_PER_TARGET="${1:-${FUZZ_SECONDS:-20}}"
 OUT=build/fuzz
-TARGETS="fuzz_sio_parse fuzz_eio_payload"
-SOURCES="common/sbuf.c common/frame.c broker/eio_codec.c broker/sio_codec.c broker/json_out.c"
+TARGETS="fuzz_sio_parse fuzz_eio_payload fuzz_msgpack"
+SOURCES="common/sbuf.c common/frame.c broker/eio_codec.c broker/sio_codec.c broker/json_out.c adapter/msgpack_codec.c"
 
 mkdir -p "$OUT"
 
@@ -50,7 +50,7 @@ for t in $TARGETS; do
     log="$OUT/$t.log"
     # shellcheck disable=SC2086
     if ! clang -std=gnu11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -I. "tests/fuzz/$t.c" $SOURCES -ljansson -lm \
+        -fno-sanitize-recover=undefined -I. "tests/fuzz/$t.c" $SOURCES -ljansson -lmsgpackc -lm \
         -o "$OUT/$t" >"$log" 2>&1; then
         echo "fuzz $name: build failed, see $log" >&2
         echo "fuzz $name: FAIL"

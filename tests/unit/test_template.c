@@ -21,7 +21,7 @@ static int setup(void **state) {
     auth = json_loads("{\"token\":\"t\",\"userId\":7}", 0, NULL);
     query = json_loads("{\"room\":\"lobby\"}", 0, NULL);
     user = json_loads("{\"sub\":\"u1\",\"role\":\"guard\"}", 0, NULL);
-    ctx = (tpl_ctx_t){args, auth, query, user, "SID123", "/chat"};
+    ctx = (tpl_ctx_t){.args = args, .auth = auth, .query = query, .user = user, .sid = "SID123", .nsp = "/chat"};
     return 0;
 }
 

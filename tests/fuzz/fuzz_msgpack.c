@@ -1,0 +1,222 @@
+/*
+ * libFuzzer target for adapter/msgpack_codec, which reads every message
+ * other nodes (and anything else with access to Redis) publish.
+ *
+ * Arbitrary bytes go through msgpack-c's msgpack_unpack_next, as the
+ * adapter reads them, and then through all three readers of the codec.
+ * Besides "no crash, no leak, no undefined behaviour" it checks that they
+ * agree, since the broker uses both paths for the same messages:
+ *  - mpc_write_json and json_out(mpc_to_json) give the same text and the
+ *    same attachments;
+ *  - mpc_packet_frames' text frame is the packet header plus that text;
+ *  - packing the jansson value is stable: unpack, convert and pack it
+ *    again and again, and the bytes stop changing after one round (as
+ *    notepack's encode(decode(x)) does; see check_repack_stable).
+ * A violation traps, so libFuzzer reports it as a crash.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adapter/msgpack_codec.h"
+#include "broker/json_out.h"
+
+#define MAX_FRAMES 16
+
+static void check(int ok) {
+    if (!ok) __builtin_trap();
+}
+
+static uint64_t be(const uint8_t *p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* msgpack-c reserves room for every element an array or map header
+ * announces before reading any: five bytes ("dd ff ff ff ff") ask for
+ * ~100 GB, which libFuzzer's malloc limit reports as a crash although
+ * msgpack-c only gets NULL and returns an error.  Every element takes at
+ * least one byte, so inputs announcing more elements than bytes remain are
+ * left out; everything else (truncation included) goes to msgpack-c. */
+static int plausible(const uint8_t *d, size_t n) {
+    size_t off = 0;
+    uint64_t pending = 1; /* values still to read */
+    while (pending && off < n) {
+        pending--;
+        uint8_t b = d[off++];
+        size_t len_bytes = 0, skip = 0;
+        uint64_t children = 0;
+        if (b <= 0x7f || b >= 0xe0) continue;
+        if (b <= 0x8f) {
+            children = 2 * (uint64_t)(b & 0x0f);
+        } else if (b <= 0x9f) {
+            children = b & 0x0f;
+        } else if (b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xc5: case 0xc6: len_bytes = (size_t)1 << (b - 0xc4); break;
+            case 0xc7: case 0xc8: case 0xc9: len_bytes = (size_t)1 << (b - 0xc7); skip = 1; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xcd: case 0xce: case 0xcf: skip = (size_t)1 << (b - 0xcc); break;
+            case 0xd0: case 0xd1: case 0xd2: case 0xd3: skip = (size_t)1 << (b - 0xd0); break;
+            case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+                skip = 1 + ((size_t)1 << (b - 0xd4)); /* type, data */
+                break;
+            case 0xd9: case 0xda: case 0xdb: len_bytes = b == 0xd9 ? 1 : b == 0xda ? 2 : 4; break;
+            case 0xdc: case 0xdd:
+            case 0xde: case 0xdf: {
+                size_t w = (b == 0xdc || b == 0xde) ? 2 : 4;
+                if (n - off < w) return 1;
+                uint64_t count = be(d + off, w);
+                off += w;
+                if (count > n - off) return 0;
+                children = (b >= 0xde) ? 2 * count : count;
+                break;
+            }
+            case 0xc0: case 0xc2: case 0xc3: break; /* nil, false, true */
+            default: return 1; /* 0xc1, which msgpack-c refuses */
+            }
+        }
+        if (len_bytes) {
+            if (n - off < len_bytes) return 1;
+            uint64_t len = be(d + off, len_bytes);
+            off += len_bytes;
+            if (len > n - off) return 1; /* truncated payload: no allocation */
+            skip += (size_t)len;
+        }
+        if (skip > n - off) return 1;
+        off += skip;
+        pending += children;
+    }
+    return 1;
+}
+
+static void free_bins(sio_bin_t **bins, size_t n) {
+    for (size_t i = 0; i < n; i++) frame_unref(bins[i]);
+    free(bins);
+}
+
+static int same_bins(sio_bin_t **a, size_t na, sio_bin_t **b, size_t nb) {
+    if (na != nb) return 0;
+    for (size_t i = 0; i < na; i++)
+        if (a[i]->len != b[i]->len || memcmp(frame_data(a[i]), frame_data(b[i]), a[i]->len) != 0)
+            return 0;
+    return 1;
+}
+
+/* packs j into sb (initialized here); returns mpc_pack_json's result */
+static int pack(msgpack_sbuffer *sb, const json_t *j, sio_bin_t **bins, size_t n) {
+    msgpack_packer pk;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    return mpc_pack_json(&pk, j, bins, n);
+}
+
+/* unpack, convert and pack y into *next; 0 when msgpack-c refuses y (only
+ * its 32-level limit can: an ext nested 32 deep became an array) */
+static int repack(const msgpack_sbuffer *y, msgpack_sbuffer *next) {
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, y->data, y->size, &off) != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy(&u);
+        return 0;
+    }
+    check(off == y->size);
+    sio_bin_t **bins = NULL;
+    size_t n = 0;
+    json_t *j = mpc_to_json(&u.data, &bins, &n);
+    check(j != NULL);
+    check(pack(next, j, bins, n) == 0);
+    json_decref(j);
+    free_bins(bins, n);
+    msgpack_unpacked_destroy(&u);
+    return 1;
+}
+
+/* y came from mpc_pack_json.  Its integers may still be notepack's wrapped
+ * 64-bit forms (cf 00.. for 2^64), which read back as small numbers and
+ * pack shorter; from the second round on every number packs in its own
+ * canonical form, so the bytes must stop changing. */
+static void check_repack_stable(const msgpack_sbuffer *y) {
+    msgpack_sbuffer y2, y3;
+    if (repack(y, &y2)) {
+        if (repack(&y2, &y3)) {
+            check(y3.size == y2.size && memcmp(y3.data, y2.data, y2.size) == 0);
+            msgpack_sbuffer_destroy(&y3);
+        }
+        msgpack_sbuffer_destroy(&y2);
+    }
+}
+
+static void check_frames(const msgpack_object *o, const sbuf_t *text, size_t n_bins) {
+    frame_t *out[MAX_FRAMES];
+    int n = mpc_packet_frames(SIO_EVENT, "/", -1, o, out, MAX_FRAMES);
+    if (n_bins + 1 > MAX_FRAMES) {
+        check(n == -1);
+        return;
+    }
+    check(n == (int)n_bins + 1);
+    char head[32];
+    int hl = n_bins ? snprintf(head, sizeof head, "45%zu-", n_bins)
+                    : snprintf(head, sizeof head, "42");
+    check(out[0]->len >= (size_t)hl && memcmp(frame_data(out[0]), head, (size_t)hl) == 0);
+    size_t body = out[0]->len - (size_t)hl;
+    /* null data has no JSON in the frame; write_json spells it */
+    int no_data = o->type == MSGPACK_OBJECT_NIL ||
+                  (o->type == MSGPACK_OBJECT_EXT && o->via.ext.type == 0 && o->via.ext.size == 1);
+    if (no_data)
+        check(body == 0);
+    else
+        check(body == text->len && memcmp(frame_data(out[0]) + hl, text->data, body) == 0);
+    for (int i = 0; i < n; i++) frame_unref(out[i]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (!plausible(data, size)) return 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, (const char *)data, size, &off) != MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy(&u);
+        return 0;
+    }
+    const msgpack_object *o = &u.data;
+
+    sbuf_t text = SBUF_INIT;
+    sio_bin_t **b1 = NULL;
+    size_t n1 = 0;
+    int rc = mpc_write_json(&text, o, &b1, &n1);
+    if (rc == 0) check_frames(o, &text, n1);
+
+    sio_bin_t **b2 = NULL;
+    size_t n2 = 0;
+    json_t *j = mpc_to_json(o, &b2, &n2);
+    if (j) {
+        check(rc == 0);
+        sbuf_t t2 = SBUF_INIT;
+        json_out(&t2, j);
+        check(!t2.oom && t2.len == text.len && memcmp(t2.data, text.data, text.len) == 0);
+        check(same_bins(b1, n1, b2, n2));
+        sbuf_free(&t2);
+
+        msgpack_sbuffer y;
+        check(pack(&y, j, b2, n2) == 0);
+        check_repack_stable(&y);
+        msgpack_sbuffer_destroy(&y);
+        json_decref(j);
+    } else {
+        check(n2 == 0 && b2 == NULL);
+    }
+
+    free_bins(b1, n1);
+    free_bins(b2, n2);
+    sbuf_free(&text);
+    msgpack_unpacked_destroy(&u);
+    return 0;
+}
