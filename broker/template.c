@@ -324,8 +324,11 @@ int tpl_render_str(const tpl_t *t, const tpl_ctx_t *ctx, sbuf_t *out) {
             sbuf_puts(out, t->parts[i].text);
             continue;
         }
+        /* a room or event name is made of strings and numbers only: an
+         * empty string, a boolean, null or a structure skips the action */
         json_t *v = resolve(&t->parts[i].ref, ctx);
-        int rc = v ? append_scalar(out, v) : -1;
+        int ok = v && ((json_is_string(v) && json_string_length(v) > 0) || json_is_number(v));
+        int rc = ok ? append_scalar(out, v) : -1;
         json_decref(v);
         if (rc < 0) return -1;
     }

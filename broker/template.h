@@ -58,8 +58,9 @@ void tpl_free(tpl_t *t);
 json_t *tpl_render(const tpl_t *t, const tpl_ctx_t *ctx);
 
 /* Renders a string template into out (e.g. a room name).  Returns 0, or -1
- * when a reference is missing, null or not a scalar (the action is then
- * skipped), or when t is not a string template. */
+ * when a reference is missing or is not a non-empty string or a number
+ * (null, boolean, "", object, array: the action is then skipped), or when t
+ * is not a string template. */
 int tpl_render_str(const tpl_t *t, const tpl_ctx_t *ctx, sbuf_t *out);
 
 /* 1 if t is exactly "{$args}". */

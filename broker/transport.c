@@ -70,8 +70,11 @@ struct conn {
     char sid[24];           /* POST: target session (looked up again at the end) */
     uint8_t is_ws;
     uint8_t kill;           /* ws: close at next writable */
-    uint8_t rx_too_big;     /* POST body over maxPayload: answered 413 */
+    uint8_t rx_too_big;     /* POST body over maxPayload: dropped, answered 413 */
     uint8_t rx_binary;      /* ws: the message being reassembled is binary */
+    uint8_t dirty;          /* ws: on the flush list */
+    struct lws *wsi;        /* ws: the connection (for the flush list) */
+    struct conn *flush_prev, *flush_next;
 };
 
 static struct {
@@ -80,6 +83,8 @@ static struct {
     eio_server_t *servers;
     int (*ready)(void *ud);
     void *ready_ud;
+    struct event *flush_ev;      /* runs the flush list */
+    struct conn *flush_head;
     unsigned char scratch[LWS_PRE + WS_SCRATCH];
 } tp;
 
@@ -300,7 +305,54 @@ void tp_poll_answer(struct lws *wsi, const char *body, size_t len) {
     lws_callback_on_writable(wsi);
 }
 
-void tp_ws_want_write(struct lws *wsi) { lws_callback_on_writable(wsi); }
+/* The flush list: WebSockets that got frames during this loop iteration.
+ *
+ * Asking lws for a writable callback costs two epoll_ctl calls and a trip
+ * through lws's service code per write cycle.  Instead, every connection
+ * that got frames is put on this list once, and one event, run after the
+ * callbacks of the current iteration, writes each of them directly: all
+ * frames a connection got in the iteration go out in one send, and only a
+ * connection that cannot take everything (lws holds a partial write) waits
+ * for a real writable callback. */
+static void flush_unlink(struct conn *c) {
+    if (!c->dirty) return;
+    if (c->flush_prev) c->flush_prev->flush_next = c->flush_next;
+    else tp.flush_head = c->flush_next;
+    if (c->flush_next) c->flush_next->flush_prev = c->flush_prev;
+    c->flush_prev = c->flush_next = NULL;
+    c->dirty = 0;
+}
+
+static int ws_writable(struct lws *wsi, struct conn *c);
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    (void)arg;
+    while (tp.flush_head) {
+        struct conn *c = tp.flush_head;
+        flush_unlink(c);
+        struct lws *wsi = c->wsi;
+        if (!wsi) continue;
+        /* a close, or output lws still holds: the writable callback does it */
+        if (c->kill || lws_partial_buffered(wsi) || ws_writable(wsi, c) < 0) lws_callback_on_writable(wsi);
+    }
+}
+
+void tp_ws_want_write(struct lws *wsi) {
+    struct conn *c = lws_wsi_user(wsi);
+    if (!c || !c->wsi || !tp.flush_ev) {
+        lws_callback_on_writable(wsi);
+        return;
+    }
+    if (c->dirty) return;
+    c->dirty = 1;
+    c->flush_prev = NULL;
+    c->flush_next = tp.flush_head;
+    if (tp.flush_head) tp.flush_head->flush_prev = c;
+    tp.flush_head = c;
+    if (!c->flush_next) event_active(tp.flush_ev, EV_TIMEOUT, 0);
+}
 
 void tp_close(struct lws *wsi) {
     struct conn *c = lws_wsi_user(wsi);
@@ -473,10 +525,15 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
             long long len = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0
                                 ? strtoll(cl, NULL, 10) : 0;
             if (len < 0 || (unsigned long long)len > srv->opt.max_payload) {
-                /* Answer before dropping the body (trap 7). */
-                /* Like Node: 413, and the client gives the session up. */
+                /* Like Node: 413, and the client gives the session up.  The
+                 * body is read and dropped first: closing with it unread would
+                 * reset the connection before the client reads the status
+                 * (trap 7), unless it is absurdly large. */
                 log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
-                answer_simple(wsi, c, 413, NULL, "", 1);
+                if (len < 0 || (unsigned long long)len / 64 > srv->opt.max_payload)
+                    answer_simple(wsi, c, 413, NULL, "", 1);
+                else
+                    c->rx_too_big = 1; /* body callbacks drop it; answered at completion */
                 return 0;
             }
             char ctype[128];
@@ -590,6 +647,7 @@ static int ws_filter(struct lws *wsi, struct conn *c) {
 
 static int ws_established(struct lws *wsi, struct conn *c) {
     char path[256], sid[32];
+    c->wsi = wsi;
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
     if (!srv) return -1;
@@ -753,6 +811,8 @@ static int ws_writable(struct lws *wsi, struct conn *c) {
 /* ------------------------------------------------------------ callback */
 
 static void conn_cleanup(struct lws *wsi, struct conn *c) {
+    flush_unlink(c);
+    c->wsi = NULL;
     if (c->closed_ev) {
         event_free(c->closed_ev);
         c->closed_ev = NULL;
@@ -776,15 +836,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         if (c->rx_too_big || !c->sid[0]) return 0;
         if (c->rx.len + len > c->srv->opt.max_payload) {
+            /* more than announced: drop it, answer 413 at the end */
             c->rx_too_big = 1;
             sbuf_free(&c->rx);
-            answer_simple(wsi, c, 413, NULL, "", 1);
             return 0;
         }
         sbuf_append(&c->rx, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (c->rx_too_big || !c->sid[0]) return 0;
+        if (c->rx_too_big) {
+            answer_simple(wsi, c, 413, NULL, "", 0);
+            return 0;
+        }
+        if (!c->sid[0]) return 0;
         return process_post_body(wsi, c);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return write_resp(wsi, c);
@@ -830,6 +894,7 @@ int tp_start(struct event_base *base, const tp_options_t *opt) {
     /* A held poll keeps its header buffer: allow one per connection. */
     info.max_http_header_pool = 65535;
     info.timeout_secs = 30;
+    tp.flush_ev = event_new(base, -1, 0, flush_cb, NULL);
     tp.ctx = lws_create_context(&info);
     if (!tp.ctx) {
         log_error("transport", "cannot listen on %s:%d", opt->host ? opt->host : "*", opt->port);
@@ -842,4 +907,7 @@ int tp_start(struct event_base *base, const tp_options_t *opt) {
 void tp_stop(void) {
     if (tp.ctx) lws_context_destroy(tp.ctx);
     tp.ctx = NULL;
+    if (tp.flush_ev) event_free(tp.flush_ev);
+    tp.flush_ev = NULL;
+    tp.flush_head = NULL;
 }

@@ -17,7 +17,7 @@ static tpl_ctx_t ctx;
 static int setup(void **state) {
     (void)state;
     args = json_loads("[{\"room_type\":\"flat\",\"room_id\":42,\"n\":1.5,\"nested\":{\"a\":[1,2]},"
-                      "\"ok\":true,\"nul\":null},\"second\"]", 0, NULL);
+                      "\"ok\":true,\"nul\":null,\"empty\":\"\"},\"second\"]", 0, NULL);
     auth = json_loads("{\"token\":\"t\",\"userId\":7}", 0, NULL);
     query = json_loads("{\"room\":\"lobby\"}", 0, NULL);
     user = json_loads("{\"sub\":\"u1\",\"role\":\"guard\"}", 0, NULL);
@@ -89,7 +89,7 @@ static void test_whole_value_keeps_type(void **state) {
     ASSERT_RENDER("\"{$sid}\"", "\"SID123\"");
     ASSERT_RENDER("\"{$nsp}\"", "\"/chat\"");
     ASSERT_RENDER("\"{$args}\"", "[{\"room_type\":\"flat\",\"room_id\":42,\"n\":1.5,\"nested\":{\"a\":[1,2]},"
-                                 "\"ok\":true,\"nul\":null},\"second\"]");
+                                 "\"ok\":true,\"nul\":null,\"empty\":\"\"},\"second\"]");
 }
 
 static void test_mixed_text(void **state) {
@@ -128,6 +128,8 @@ static void test_room_strings(void **state) {
     assert_null(render_str("\"room:{missing}\""));
     assert_null(render_str("\"room:{nested}\""));   /* not a scalar */
     assert_null(render_str("\"room:{nul}\""));      /* null is no room */
+    assert_null(render_str("\"room:{ok}\""));       /* nor is a boolean */
+    assert_null(render_str("\"room:{empty}\""));    /* nor an empty string */
     s = render_str("\"const\"");
     assert_string_equal(s, "const");
     free(s);
