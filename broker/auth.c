@@ -272,8 +272,8 @@ json_t *auth_jwt_verify(const auth_jwt_t *a, const json_t *auth, const json_t *h
         *why = "wrong audience";
         goto refuse;
     }
-    if (a->require_sub && !json_is_string(json_object_get(claims, "sub"))) {
-        *why = "no string sub claim";
+    if (a->require_sub && (!json_is_string(json_object_get(claims, "sub")) || json_string_length(json_object_get(claims, "sub")) == 0)) {
+        *why = "no non-empty string sub claim";
         goto refuse;
     }
     return claims;

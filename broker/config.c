@@ -150,7 +150,8 @@ static void defaults(eio_options_t *o, const char *path) {
 static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     static const char *const keys[] = {"host", "port", "path", "pingInterval", "pingTimeout",
                                        "upgradeTimeout", "maxPayload", "connectTimeout", "transports",
-                                       "allowUpgrades", "cors", "cookie", "sendQueue", "handshakeHeaders", NULL};
+                                       "allowUpgrades", "cors", "cookie", "sendQueue", "handshakeHeaders",
+                                       "writeCoalesceMs", NULL};
     const char *path = "$.server";
     if (!json_is_object(s)) return fail(v, path, "must be an object");
     if (check_keys(v, s, path, keys) < 0) return -1;
@@ -203,6 +204,12 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
         o->queue_hard = (size_t)x;
         if (o->queue_hard < o->queue_soft) return fail(v, "$.server.sendQueue", "hard must be >= soft");
     }
+    const json_t *wc = json_object_get(s, "writeCoalesceMs");
+    if (wc) {
+        if (!json_is_number(wc) || json_number_value(wc) < 0 || json_number_value(wc) > 100)
+            return fail(v, "$.server.writeCoalesceMs", "must be a number of milliseconds between 0 and 100");
+        cfg->write_coalesce_us = (uint32_t)(json_number_value(wc) * 1000);
+    }
     const json_t *hh = json_object_get(s, "handshakeHeaders");
     if (hh) {
         if (!json_is_array(hh) || json_array_size(hh) > 64)
@@ -230,6 +237,7 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     cfg->file = strdup(file);
     cfg->port = 3000;
     cfg->connect_timeout_ms = 45000;
+    cfg->write_coalesce_us = 2000;
     defaults(&cfg->eio, "/socket.io/");
     json_error_t je;
     cfg->root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);

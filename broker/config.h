@@ -32,6 +32,7 @@ typedef struct cfg {
     int echo_enabled;             /* raw Engine.IO echo endpoint */
     eio_options_t echo;
     uint32_t connect_timeout_ms;
+    uint32_t write_coalesce_us;   /* server.writeCoalesceMs (fractions allowed) */
     cfg_namespace_t *nsps;
     size_t n_nsps;
     json_t *root;

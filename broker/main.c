@@ -206,7 +206,9 @@ int main(int argc, char **argv) {
         app.servers = echo;
     }
 
-    tp_options_t to = {cfg.host, cfg.port, app.servers, app.adapter ? ready_cb : NULL, app.adapter};
+    tp_options_t to = {.host = cfg.host, .port = cfg.port, .servers = app.servers,
+                       .ready = app.adapter ? ready_cb : NULL, .ready_ud = app.adapter,
+                       .write_coalesce_us = cfg.write_coalesce_us};
     if (tp_start(app.base, &to) < 0) {
         rc = 1;
         goto out;

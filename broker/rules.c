@@ -25,7 +25,7 @@
 
 enum { A_JOIN, A_LEAVE, A_LEAVE_MATCHING, A_EMIT, A_ACK, A_FORWARD, A_REQUIRE, A_RATE_LIMIT };
 enum { TO_SELF, TO_ALL, TO_ROOMS };
-enum { REQ_EQUALS, REQ_PRESENT };
+enum { REQ_EQUALS, REQ_STRING_EQUALS, REQ_PRESENT };
 
 #define DEFAULT_STREAM_MAXLEN 100000
 #define MAX_EMIT_ROOMS 8
@@ -257,18 +257,22 @@ static int compile_forward(cctx_t *c, action_t *a, const json_t *v, const char *
 }
 
 static int compile_require(cctx_t *c, action_t *a, const json_t *v, const char *path) {
-    static const char *const keys[] = {"equals", "present", "error", NULL};
+    static const char *const keys[] = {"equals", "string_equals", "present", "error", NULL};
     char p[512];
     a->kind = A_REQUIRE;
-    if (!json_is_object(v)) return fail(c, path, "require is an object {equals: [a, b] | present: x, error}%s", NULL);
+    if (!json_is_object(v))
+        return fail(c, path, "require is an object {equals | string_equals: [a, b] | present: x, error}%s", NULL);
     if (check_keys(c, v, path, keys) < 0) return -1;
-    const json_t *eq = json_object_get(v, "equals"), *pr = json_object_get(v, "present");
-    if ((eq != NULL) == (pr != NULL)) return fail(c, path, "require takes exactly one of equals, present%s", NULL);
-    if (eq) {
-        snprintf(p, sizeof p, "%s.equals", path);
+    const json_t *eq = json_object_get(v, "equals"), *seq = json_object_get(v, "string_equals"),
+                 *pr = json_object_get(v, "present");
+    if ((eq != NULL) + (seq != NULL) + (pr != NULL) != 1)
+        return fail(c, path, "require takes exactly one of equals, string_equals, present%s", NULL);
+    if (eq || seq) {
+        snprintf(p, sizeof p, "%s.%s", path, eq ? "equals" : "string_equals");
+        if (!eq) eq = seq;
         if (!json_is_array(eq) || json_array_size(eq) != 2)
-            return fail(c, p, "equals takes two values to compare%s", NULL);
-        a->req_kind = REQ_EQUALS;
+            return fail(c, p, "takes two values to compare%s", NULL);
+        a->req_kind = seq ? REQ_STRING_EQUALS : REQ_EQUALS;
         if (!(a->lhs = compile_tpl(c, json_array_get(eq, 0), p))) return -1;
         if (!(a->rhs = compile_tpl(c, json_array_get(eq, 1), p))) return -1;
     } else {
@@ -624,21 +628,51 @@ static int rate_ok(run_t *r, const action_t *a) {
     return 1;
 }
 
-/* Compares two rendered values as strings (String(x) === String(y)). */
+/* Appends String(v) as JavaScript computes it: arrays join their
+ * elements' strings with commas (null → ""), objects are
+ * "[object Object]". */
+static void js_string(sbuf_t *out, const json_t *v, int depth) {
+    switch (json_typeof(v)) {
+    case JSON_STRING: sbuf_append(out, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER:
+    case JSON_REAL: json_out(out, v); break;
+    case JSON_TRUE: sbuf_puts(out, "true"); break;
+    case JSON_FALSE: sbuf_puts(out, "false"); break;
+    case JSON_NULL: sbuf_puts(out, depth ? "" : "null"); break;
+    case JSON_OBJECT: sbuf_puts(out, "[object Object]"); break;
+    case JSON_ARRAY: {
+        if (depth > 32) break;
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            if (i) sbuf_putc(out, ',');
+            js_string(out, x, depth + 1);
+        }
+        break;
+    }
+    }
+}
+
+/* require: `present` wants a value a room name or an id can use (a number
+ * or a non-empty string); `equals` is x === y (same type and value, deep for
+ * objects); `string_equals` is String(x) === String(y).  Absent and null
+ * never match. */
 static int require_ok(run_t *r, const action_t *a) {
     sbuf_t x = SBUF_INIT, y = SBUF_INIT;
     int ok;
     json_t *lv = tpl_render(a->lhs, &r->ctx);
     if (a->req_kind == REQ_PRESENT) {
-        ok = lv && !json_is_null(lv) && !(json_is_string(lv) && json_string_length(lv) == 0);
+        ok = lv && (json_is_number(lv) || (json_is_string(lv) && json_string_length(lv) > 0));
     } else {
         json_t *rv = tpl_render(a->rhs, &r->ctx);
         ok = lv && rv && !json_is_null(lv) && !json_is_null(rv);
-        if (ok) {
-            if (json_is_string(lv)) sbuf_append(&x, json_string_value(lv), json_string_length(lv));
-            else json_out(&x, lv);
-            if (json_is_string(rv)) sbuf_append(&y, json_string_value(rv), json_string_length(rv));
-            else json_out(&y, rv);
+        if (ok && a->req_kind == REQ_EQUALS) {
+            /* jansson compares 1 and 1.0 as different; JavaScript does not */
+            ok = json_is_number(lv) && json_is_number(rv) ? json_number_value(lv) == json_number_value(rv)
+                                                          : json_equal(lv, rv);
+        } else if (ok) {
+            js_string(&x, lv, 0);
+            js_string(&y, rv, 0);
             ok = x.len == y.len && (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
         }
         json_decref(rv);

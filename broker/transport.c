@@ -85,6 +85,8 @@ static struct {
     void *ready_ud;
     struct event *flush_ev;      /* runs the flush list */
     struct conn *flush_head;
+    int64_t last_flush_us;       /* when flush_cb last ran */
+    int64_t coalesce_us;         /* write coalescing window under load */
     unsigned char scratch[LWS_PRE + WS_SCRATCH];
 } tp;
 
@@ -309,11 +311,11 @@ void tp_poll_answer(struct lws *wsi, const char *body, size_t len) {
  *
  * Asking lws for a writable callback costs two epoll_ctl calls and a trip
  * through lws's service code per write cycle.  Instead, every connection
- * that got frames is put on this list once, and one event, run after the
- * callbacks of the current iteration, writes each of them directly: all
- * frames a connection got in the iteration go out in one send, and only a
- * connection that cannot take everything (lws holds a partial write) waits
- * for a real writable callback. */
+ * that got frames is put on this list once, and one timer event, run after
+ * the next poll's callbacks, writes each of them directly: all frames a
+ * connection got meanwhile go out in one send, and only a connection that
+ * cannot take everything (lws holds a partial write) waits for a real
+ * writable callback. */
 static void flush_unlink(struct conn *c) {
     if (!c->dirty) return;
     if (c->flush_prev) c->flush_prev->flush_next = c->flush_next;
@@ -337,6 +339,10 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
         /* a close, or output lws still holds: the writable callback does it */
         if (c->kill || lws_partial_buffered(wsi) || ws_writable(wsi, c) < 0) lws_callback_on_writable(wsi);
     }
+    /* the window counts from the end of a flush: a long flush is load */
+    struct timeval now;
+    evutil_gettimeofday(&now, NULL);
+    tp.last_flush_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 
 void tp_ws_want_write(struct lws *wsi) {
@@ -351,7 +357,18 @@ void tp_ws_want_write(struct lws *wsi) {
     c->flush_next = tp.flush_head;
     if (tp.flush_head) tp.flush_head->flush_prev = c;
     tp.flush_head = c;
-    if (!c->flush_next) event_active(tp.flush_ev, EV_TIMEOUT, 0);
+    if (!c->flush_next) {
+        /* Idle: flush after the next poll's reads (one loop turn).  Busy
+         * (the last flush was less than a window ago): flush one window
+         * after the last one, so that a recipient's frames from many events
+         * leave in one send.  The window bounds the added latency. */
+        struct timeval now, delay = {0, 0};
+        event_base_gettimeofday_cached(tp.base, &now);
+        int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
+        int64_t due = tp.last_flush_us + tp.coalesce_us;
+        if (tp.coalesce_us && due > now_us) delay.tv_usec = (suseconds_t)(due - now_us);
+        event_add(tp.flush_ev, &delay);
+    }
 }
 
 void tp_close(struct lws *wsi) {
@@ -881,6 +898,7 @@ int tp_start(struct event_base *base, const tp_options_t *opt) {
     tp.servers = opt->servers;
     tp.ready = opt->ready;
     tp.ready_ud = opt->ready_ud;
+    tp.coalesce_us = (int64_t)opt->write_coalesce_us;
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -891,10 +909,14 @@ int tp_start(struct event_base *base, const tp_options_t *opt) {
     info.options = LWS_SERVER_OPTION_LIBEVENT | LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.foreign_loops = loops;
     info.max_http_header_data = 2048;
+    /* One read buffer for the whole process (not per connection): large
+     * reads let a busy publisher's events be handled in one loop turn, so
+     * each recipient gets them in one send. */
+    info.pt_serv_buf_size = 65536;
     /* A held poll keeps its header buffer: allow one per connection. */
     info.max_http_header_pool = 65535;
     info.timeout_secs = 30;
-    tp.flush_ev = event_new(base, -1, 0, flush_cb, NULL);
+    tp.flush_ev = evtimer_new(base, flush_cb, NULL);
     tp.ctx = lws_create_context(&info);
     if (!tp.ctx) {
         log_error("transport", "cannot listen on %s:%d", opt->host ? opt->host : "*", opt->port);

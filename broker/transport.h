@@ -12,6 +12,7 @@
 #define SIO_TRANSPORT_H
 
 #include <event2/event.h>
+#include <stdint.h>
 
 #include "engine.h"
 
@@ -20,6 +21,7 @@ typedef struct tp_options {
     int port;
     eio_server_t *servers;   /* endpoints, linked by ->next */
     int (*ready)(void *ud);  /* /readyz: 1 when the node can serve the cluster; NULL = always */
+    uint32_t write_coalesce_us; /* under load, WebSocket writes at most once per window */
     void *ready_ud;
 } tp_options_t;
 
