@@ -41,7 +41,6 @@ enum {
     REQ_BROADCAST_ACK = 9,
 };
 
-#define MAX_TARGET_ROOMS 64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -69,7 +68,7 @@ struct adapter {
     char *key;
     uint32_t requests_timeout_ms;
     int specific;
-    char *host, *password;
+    char *host, *user, *password;
     int port, db;
     redisAsyncContext *pub, *sub;
     int pub_up, sub_up;
@@ -86,9 +85,29 @@ struct adapter {
 
 /* ------------------------------------------------------------------ URL */
 
-int adapter_parse_url(const char *url, char **host, int *port, char **password, int *db, char *err,
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static char *url_decode(const char *s, size_t n) {
+    char *out = malloc(n + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+int adapter_parse_url(const char *url, char **host, int *port, char **user, char **password, int *db, char *err,
                       size_t errlen) {
     *host = NULL;
+    *user = NULL;
     *password = NULL;
     *port = 6379;
     *db = 0;
@@ -98,11 +117,16 @@ int adapter_parse_url(const char *url, char **host, int *port, char **password, 
         return -1;
     }
     p += 8;
-    const char *at = strchr(p, '@');
+    const char *at = strrchr(p, '@');
     if (at) {
+        /* user:password, percent-decoded as node-redis does */
         const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        if (at > pw) *password = strndup(pw, (size_t)(at - pw));
+        if (colon) {
+            if (colon > p) *user = url_decode(p, (size_t)(colon - p));
+            if (at > colon + 1) *password = url_decode(colon + 1, (size_t)(at - colon - 1));
+        } else if (at > p) {
+            *password = url_decode(p, (size_t)(at - p));
+        }
         p = at + 1;
     }
     const char *end = p + strcspn(p, ":/");
@@ -131,10 +155,11 @@ int adapter_parse_url(const char *url, char **host, int *port, char **password, 
     }
     return 0;
 bad:
-    snprintf(err, errlen, "'%s' is not of the form redis://[:password@]host:port[/db]", url);
+    snprintf(err, errlen, "'%s' is not of the form redis://[[user]:password@]host:port[/db]", url);
     free(*host);
+    free(*user);
     free(*password);
-    *host = *password = NULL;
+    *host = *user = *password = NULL;
     return -1;
 }
 
@@ -324,27 +349,50 @@ static const msgpack_object *mp_get(const msgpack_object *map, const char *key) 
     return NULL;
 }
 
-/* Room names as strings (numbers are rooms too, as JS String(n) spells them). */
+/* Room names as strings (numbers are rooms too, as JS String(n) spells
+ * them).  Any number of them: Node's adapter has no limit either. */
 typedef struct names {
-    char *v[MAX_TARGET_ROOMS];
-    size_t n;
+    char **v;
+    size_t n, cap;
 } names_t;
 
 static void names_free(names_t *n) {
     for (size_t i = 0; i < n->n; i++) free(n->v[i]);
-    n->n = 0;
+    free(n->v);
+    n->v = NULL;
+    n->n = n->cap = 0;
+}
+
+/* Takes s (may be NULL after a failed allocation: then nothing is added). */
+static void names_add(names_t *n, char *s) {
+    if (!s) return;
+    if (n->n == n->cap) {
+        size_t cap = n->cap ? n->cap * 2 : 8;
+        char **v = realloc(n->v, cap * sizeof *v);
+        if (!v) {
+            free(s);
+            return;
+        }
+        n->v = v;
+        n->cap = cap;
+    }
+    n->v[n->n++] = s;
 }
 
 static void names_from_mp(names_t *out, const msgpack_object *arr) {
     if (!arr || arr->type != MSGPACK_OBJECT_ARRAY) return;
-    for (uint32_t i = 0; i < arr->via.array.size && out->n < MAX_TARGET_ROOMS; i++) {
+    for (uint32_t i = 0; i < arr->via.array.size; i++) {
         const msgpack_object *o = &arr->via.array.ptr[i];
         char tmp[32];
-        if (o->type == MSGPACK_OBJECT_STR) out->v[out->n++] = strndup(o->via.str.ptr, o->via.str.size);
-        else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-            snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)o->via.u64), out->v[out->n++] = strdup(tmp);
-        else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-            snprintf(tmp, sizeof tmp, "%lld", (long long)o->via.i64), out->v[out->n++] = strdup(tmp);
+        if (o->type == MSGPACK_OBJECT_STR) {
+            names_add(out, strndup(o->via.str.ptr, o->via.str.size));
+        } else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)o->via.u64);
+            names_add(out, strdup(tmp));
+        } else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+            snprintf(tmp, sizeof tmp, "%lld", (long long)o->via.i64);
+            names_add(out, strdup(tmp));
+        }
     }
 }
 
@@ -353,13 +401,12 @@ static void names_from_json(names_t *out, const json_t *arr) {
     json_t *v;
     if (!json_is_array(arr)) return;
     json_array_foreach(arr, i, v) {
-        if (out->n >= MAX_TARGET_ROOMS) break;
         if (json_is_string(v)) {
-            out->v[out->n++] = strdup(json_string_value(v));
+            names_add(out, strdup(json_string_value(v)));
         } else if (json_is_number(v)) {
             sbuf_t b = SBUF_INIT;
             json_out(&b, v);
-            out->v[out->n++] = sbuf_take(&b, NULL);
+            names_add(out, sbuf_take(&b, NULL));
         }
     }
 }
@@ -379,11 +426,13 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
     sio_nsp_t *nsp = c->nsp;
     if (room_len) {
         /* Not holding the room: drop before decoding anything. */
-        char name[512];
-        if (room_len >= sizeof name) return;
+        char stack[256], *name = room_len < sizeof stack ? stack : malloc(room_len + 1);
+        if (!name) return;
         memcpy(name, room, room_len);
         name[room_len] = '\0';
-        if (!room_find(nsp->rooms, name) && !sio_socket_find(nsp, name)) return;
+        int held = room_find(nsp->rooms, name) || sio_socket_find(nsp, name);
+        if (name != stack) free(name);
+        if (!held) return;
     }
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
@@ -863,7 +912,8 @@ static redisAsyncContext *open_conn(adapter_t *a, int is_sub) {
     redisLibeventAttach(ac, a->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    if (a->password) redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", a->password);
+    if (a->password && a->user) redisAsyncCommand(ac, on_auth, NULL, "AUTH %s %s", a->user, a->password);
+    else if (a->password) redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", a->password);
     if (a->db) redisAsyncCommand(ac, on_auth, NULL, "SELECT %d", a->db);
     (void)is_sub;
     return ac;
@@ -892,7 +942,7 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
                        size_t errlen) {
     adapter_t *a = calloc(1, sizeof *a);
     if (!a) return NULL;
-    if (adapter_parse_url(opt->url, &a->host, &a->port, &a->password, &a->db, err, errlen) < 0) {
+    if (adapter_parse_url(opt->url, &a->host, &a->port, &a->user, &a->password, &a->db, err, errlen) < 0) {
         free(a);
         return NULL;
     }
@@ -959,6 +1009,7 @@ void adapter_free(adapter_t *a) {
     free(a->chans);
     free(a->key);
     free(a->host);
+    free(a->user);
     free(a->password);
     free(a);
 }

@@ -42,9 +42,11 @@ typedef struct adapter_stats {
     uint64_t buffered_dropped;       /* publishes lost to a full buffer */
 } adapter_stats_t;
 
-/* Parses a redis:// URL.  Returns 0 or -1 with a reason in err. */
-int adapter_parse_url(const char *url, char **host, int *port, char **password, int *db, char *err,
-                      size_t errlen);
+/* Parses redis://[[user]:password@]host[:port][/db] (user and password
+ * percent-decoded, as node-redis reads them).  Returns 0 or -1 with a
+ * reason in err; the strings are the caller's to free. */
+int adapter_parse_url(const char *url, char **host, int *port, char **user, char **password, int *db,
+                      char *err, size_t errlen);
 
 /* Creates the adapter for every namespace of srv and installs itself as
  * srv's publish hook; connects in the background. */

@@ -493,7 +493,10 @@ static void on_close(eio_session_t *e, const char *reason, void *ud) {
     if (!c) return;
     while (c->sockets) socket_close(c->sockets, reason);
     if (c->connect_timer) event_free(c->connect_timer);
-    if (c->has_partial) sio_packet_clear(&c->partial);
+    if (c->partial) {
+        sio_packet_clear(c->partial);
+        free(c->partial);
+    }
     free(c);
     e->user = NULL;
 }
@@ -597,13 +600,13 @@ static void on_message(eio_session_t *e, const unsigned char *data, size_t len, 
     (void)ud;
     sio_client_t *c = e->user;
     if (binary) {
-        if (!c->has_partial) {
+        if (!c->partial) {
             log_info("socketio", "session %s: unexpected binary message, closing", e->sid);
             eio_close_soon(e, "parse error");
             return;
         }
         sio_bin_t *bin = frame_new(data, len, 1);
-        int rc = bin ? sio_packet_add_bin(&c->partial, bin) : -1;
+        int rc = bin ? sio_packet_add_bin(c->partial, bin) : -1;
         if (bin) frame_unref(bin);
         if (rc < 0) {
             log_info("socketio", "session %s: bad binary attachment, closing", e->sid);
@@ -611,15 +614,15 @@ static void on_message(eio_session_t *e, const unsigned char *data, size_t len, 
             return;
         }
         if (rc == 1) {
-            sio_packet_t p = c->partial;
-            c->has_partial = 0;
-            memset(&c->partial, 0, sizeof c->partial);
+            sio_packet_t p = *c->partial;
+            free(c->partial);
+            c->partial = NULL;
             dispatch(c, &p);
             sio_packet_clear(&p);
         }
         return;
     }
-    if (c->has_partial) {
+    if (c->partial) {
         log_info("socketio", "session %s: text packet while reconstructing a binary one, closing", e->sid);
         eio_close_soon(e, "parse error");
         return;
@@ -632,8 +635,13 @@ static void on_message(eio_session_t *e, const unsigned char *data, size_t len, 
         return;
     }
     if (p.attachments > p.n_bins) {
-        c->partial = p;
-        c->has_partial = 1;
+        c->partial = malloc(sizeof *c->partial);
+        if (!c->partial) {
+            sio_packet_clear(&p);
+            eio_close_soon(e, "out of memory");
+            return;
+        }
+        *c->partial = p;
         return;
     }
     dispatch(c, &p);

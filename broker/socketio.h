@@ -81,8 +81,8 @@ struct sio_client {
     sio_server_t *srv;
     eio_session_t *eio;
     sio_socket_t *sockets;       /* linked by next_in_client */
-    sio_packet_t partial;        /* binary packet waiting for its attachments */
-    uint8_t has_partial;
+    sio_packet_t *partial;       /* binary packet waiting for its attachments, or NULL
+                                    (allocated only then: most clients never send binary) */
     struct event *connect_timer; /* until the first namespace connects */
 };
 

@@ -67,14 +67,18 @@ struct conn {
     struct resp *resp;      /* http: pending answer */
     sbuf_t rx;              /* POST body, or a fragmented ws message */
     struct event *closed_ev;/* held GET: notices the client leaving */
-    char sid[24];           /* POST: target session (looked up again at the end) */
+    union {
+        char sid[24];       /* http POST: target session (looked up again at the end) */
+        struct {            /* ws: links of the flush list */
+            struct conn *flush_prev, *flush_next;
+        };
+    };
     uint8_t is_ws;
     uint8_t kill;           /* ws: close at next writable */
     uint8_t rx_too_big;     /* POST body over maxPayload: dropped, answered 413 */
     uint8_t rx_binary;      /* ws: the message being reassembled is binary */
     uint8_t dirty;          /* ws: on the flush list */
     struct lws *wsi;        /* ws: the connection (for the flush list) */
-    struct conn *flush_prev, *flush_next;
 };
 
 static struct {

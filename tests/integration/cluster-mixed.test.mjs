@@ -155,10 +155,16 @@ describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
       n1: [node, r], a1: [b1, r], a2: [b1, { ...r, ...polling }], c1: [b2, r], c2: [b2],
     });
     const blob = bytes(300, 9);
+    const sent = bytes(500, 2); // a binary argument: the BROADCAST request is msgpack then
+    const gotBytes = {};
     for (const s of [c.n1, c.a1, c.a2, c.c1, c.c2]) {
-      s.on("ask", (x, cb) => cb(s === c.c1 ? { who: s.label, x, blob } : { who: s.label, x }));
+      s.on("ask", (x, bin, cb) => {
+        gotBytes[s.label] = isBinary(bin) && asBuffer(bin).equals(sent);
+        cb(s === c.c1 ? { who: s.label, x, blob } : { who: s.label, x });
+      });
     }
-    const res = await node.call("emitWithAck", { rooms: ["m-ack"], timeout: 3000, event: "ask", args: [41] });
+    const res = await node.call("emitWithAck", { rooms: ["m-ack"], timeout: 3000, event: "ask", args: [41, sent] });
+    assert.deepEqual(gotBytes, { n1: true, a1: true, a2: true, c1: true }, "every member got the binary argument intact");
     assert.equal(res.err, null, `ack broadcast failed: ${res.err} (responses ${JSON.stringify(res.responses)})`);
     assert.ok(res.elapsed < 3000, `completed only by timeout (${res.elapsed} ms)`);
     const byWho = Object.fromEntries(res.responses.map((x) => [x.who, x]));
@@ -180,6 +186,29 @@ describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
     assert.ok(res.elapsed >= 900, `timed out too early (${res.elapsed} ms)`);
     assert.deepEqual([...res.responses].sort(), ["c1", "n1"]);
     assert.equal(silent.list.length, 1, "the silent broker client got the event");
+  });
+
+  test("broadcast with acks: only the first argument of a broker client's ack reaches Node, as with Node clients", { timeout: 20000 }, async () => {
+    const r = { auth: { room: "m-ack3" } };
+    const c = await connectAll({ n1: [node, r], a1: [b1, r], c1: [b2, { ...r, ...polling }] });
+    for (const s of Object.values(c)) s.on("ask", (x, cb) => cb(`${s.label}-first`, "second", { third: true }));
+    const res = await node.call("emitWithAck", { rooms: ["m-ack3"], timeout: 2000, event: "ask", args: [0] });
+    assert.equal(res.err, null, String(res.err));
+    assert.deepEqual([...res.responses].sort(), ["a1-first", "c1-first", "n1-first"]);
+  });
+
+  test("broadcast with acks: an answer after the timeout is dropped harmlessly", { timeout: 20000 }, async () => {
+    const r = { auth: { room: "m-ack4" } };
+    const c = await connectAll({ a1: [b1, r], c1: [b2, r] });
+    c.a1.on("ask", (x, cb) => setTimeout(() => cb("late"), 1200));
+    c.c1.on("ask", (x, cb) => cb("on time"));
+    const res = await node.call("emitWithAck", { rooms: ["m-ack4"], timeout: 800, event: "ask", args: [0] });
+    assert.equal(res.err, "operation has timed out");
+    assert.deepEqual(res.responses, ["on time"]);
+    await sleep(800); // the late answer arrives at b1 and must go nowhere
+    const again = await node.call("emitWithAck", { rooms: ["m-ack4"], timeout: 2000, event: "ask2", args: [] });
+    assert.equal(again.err, "operation has timed out", "no handler for ask2: a timeout, not a stale answer");
+    assert.deepEqual(again.responses, []);
   });
 
   test("broadcast with acks to a room nobody is in resolves at once with no answers", { timeout: 20000 }, async () => {
@@ -207,6 +236,10 @@ describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
     // a broker rule emits to the new room: the broker's own room index has it too
     await expectDelivery([c.n1, c.a1, c.c1], [c.n2, c.a2, c.c2], "room-msg",
       () => c.c2.emit("to-room", { room: "m-dst2", msg: "from c2" }));
+
+    // fetchSockets with except
+    const exceptIds = (await node.call("fetchSockets", { rooms: ["m-dst1"], except: [c.a1.id, c.c1.id] })).map((x) => x.socket.id);
+    assert.deepEqual(exceptIds, [c.n1.id], "fetchSockets(rooms, except)");
 
     await node.call("socketsLeave", { rooms: ["m-src"], leave: ["m-dst1"] });
     await eventually(async () => (await idsIn("m-dst1")).length === 0, { what: "fetchSockets(m-dst1) empty" });
@@ -411,6 +444,38 @@ describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
       () => c.a2.emit("to-room-others", { room: "m-mix", msg: "others" }));
     // Node clients' own broadcasts (Node handler -> adapter) reach broker clients
     await expectDelivery(all, [], "all-msg", () => c.n2.emit("to-all", "from node"));
+  });
+
+  test("Node operations with more than 64 rooms and with a 600-character room reach broker sockets", { timeout: 30000 }, async () => {
+    const rooms = Array.from({ length: 100 }, (_, i) => `m-many-${i}`);
+    const long = "m-" + "L".repeat(600);
+    const c = await connectAll({
+      n1: [node, { auth: { room: rooms[90] } }], a1: [b1, { auth: { room: rooms[3] } }], a2: [b1, { auth: { room: rooms[90] } }],
+      c1: [b2, { auth: { room: rooms[99] } }], none: [b2],
+    });
+    for (const s of [c.n1, c.a1, c.c1]) await joinRoom(s, long);
+    const failures = [];
+    const check = async (what, fn) => { try { await fn(); } catch (e) { failures.push(`${what}: ${e.message}`); } };
+    const members = [c.n1.id, c.a1.id, c.a2.id, c.c1.id].sort();
+    await check("emit to 100 rooms", () => expectDelivery([c.n1, c.a1, c.a2, c.c1], [c.none], "many",
+      () => node.call("emit", { rooms, event: "many", args: [] })));
+    await check("emit except 100 rooms", () => expectDelivery([c.none], [c.n1, c.a1, c.a2, c.c1], "except-many",
+      () => node.call("emit", { except: rooms, event: "except-many", args: [] })));
+    await check("fetchSockets in 100 rooms", async () => {
+      const ids = (await node.call("fetchSockets", { rooms })).map((x) => x.socket.id).sort();
+      assert.deepEqual(ids, members);
+    });
+    await check("emitWithAck to 100 rooms", async () => {
+      for (const s of [c.n1, c.a1, c.a2, c.c1]) s.on("ask-many", (cb) => cb(s.label));
+      const res = await node.call("emitWithAck", { rooms, timeout: 2000, event: "ask-many", args: [] });
+      assert.equal(res.err, null);
+      assert.deepEqual([...res.responses].sort(), ["a1", "a2", "c1", "n1"]);
+    });
+    await check("emit to the 600-character room", () => expectDelivery([c.n1, c.a1, c.c1], [c.a2, c.none], "long",
+      () => node.call("emit", { rooms: [long], event: "long", args: [] })));
+    await check("broker rule emit to the 600-character room", () => expectDelivery([c.n1, c.a1, c.c1], [c.a2, c.none], "room-msg",
+      () => c.none.emit("to-room", { room: long, msg: "long" })));
+    assert.deepEqual(failures, []);
   });
 
   test("io.local.emit on the Node server does not reach broker clients", { timeout: 20000 }, async () => {

@@ -122,6 +122,67 @@ describe("redis-emitter driving two sio-broker nodes", () => {
     await expectDelivery([c.a2, c.c1, c.c2], [c.a1], "but-a1", () => emitter.except(c.a1.id).emit("but-a1"));
   });
 
+  test("500 emits in a row arrive complete and in order on both nodes", { timeout: 30000 }, async () => {
+    const c = await four();
+    const recs = Object.values(c).map((s) => [s.label, record(s, "seq")]);
+    for (let i = 0; i < 500; i++) emitter.emit("seq", i, i % 50 === 0 ? bytes(1000, i) : "x");
+    await Promise.all(recs.map(([name, r]) => r.waitCount(500, 20000).catch((e) => { throw new Error(`${name}: ${e.message.slice(0, 200)}`); })));
+    await sleep(QUIET_MS);
+    for (const [name, r] of recs) {
+      assert.equal(r.list.length, 500, name);
+      r.list.forEach((args, i) => assert.equal(args[0], i, `${name}: message ${i} out of order`));
+      assertSameBytes(r.list[100][1], bytes(1000, 100), `${name}: binary #100`);
+    }
+  });
+
+  test("room names Node accepts: '#', spaces, unicode, 600 characters, digits", { timeout: 40000 }, async () => {
+    const names = ["e-a#b", "e c/d ü ルーム", "e-" + "L".repeat(600), "12345", "#", "e-trailing#"];
+    const failures = [];
+    for (const room of names) {
+      const c = await connectAll({ a1: [b1], c1: [b2, polling], z: [b2] });
+      await joinRoom(c.a1, room);
+      await joinRoom(c.c1, room);
+      const what = `room ${JSON.stringify(room.slice(0, 12))}${room.length > 12 ? `... (${room.length} chars)` : ""}`;
+      try {
+        await expectDelivery([c.a1, c.c1], [c.z], "named", () => emitter.to(room).emit("named", room.length));
+      } catch (e) { failures.push(`${what}, emitter.to(room): ${e.message}`); }
+      try {
+        // a broker rule's emit to that room crosses to the other node as well
+        await expectDelivery([c.a1, c.c1], [c.z], "room-msg", () => c.z.emit("to-room", { room, msg: "r" }));
+      } catch (e) { failures.push(`${what}, rule emit from the other node: ${e.message}`); }
+      closeAll();
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  test("more than 64 target rooms: to(), except() and socketsJoin() use every room", { timeout: 25000 }, async () => {
+    const rooms = Array.from({ length: 100 }, (_, i) => `e-many-${i}`);
+    const c = await connectAll({
+      a0: [b1, { auth: { room: rooms[0] } }], a70: [b1, { auth: { room: rooms[70] } }],
+      c99: [b2, { auth: { room: rooms[99] } }], c80: [b2, { auth: { room: rooms[80] } }], none: [b2],
+    });
+    const failures = [];
+    const check = async (what, fn) => { try { await fn(); } catch (e) { failures.push(`${what}: ${e.message}`); } };
+    await check("to(100 rooms)", () => expectDelivery([c.a0, c.a70, c.c99, c.c80], [c.none], "many", () => emitter.to(rooms).emit("many")));
+    await check("except(100 rooms)", () => expectDelivery([c.none], [c.a0, c.a70, c.c99, c.c80], "except-many", () => emitter.except(rooms).emit("except-many")));
+    emitter.in(rooms).socketsJoin("e-many-joined");
+    await check("in(100 rooms).socketsJoin", () => expectDelivery([c.a0, c.a70, c.c99, c.c80], [c.none], "many-joined", () => emitter.to("e-many-joined").emit("many-joined")));
+    assert.deepEqual(failures, []);
+  });
+
+  test("ten binary attachments in one emit (socket.io-client's maximum) keep their order", { timeout: 20000 }, async () => {
+    // socket.io-parser's decoder refuses more than 10 attachments by default,
+    // so 10 is the most a stock client accepts, from Node or from the broker
+    const c = await connectAll({ a1: [b1], c1: [b2, polling] });
+    const bufs = Array.from({ length: 10 }, (_, i) => bytes(3 + (i % 5), i));
+    const got = await expectDelivery([c.a1, c.c1], [], "bins", () => emitter.emit("bins", ...bufs.slice(0, 5), { more: bufs.slice(5) }));
+    for (const [name, [args]] of got) {
+      assert.equal(args.length, 6, name);
+      args.slice(0, 5).forEach((b, i) => assertSameBytes(b, bufs[i], `${name} #${i}`));
+      args[5].more.forEach((b, i) => assertSameBytes(b, bufs[5 + i], `${name} #${5 + i}`));
+    }
+  });
+
   test("volatile and compress(false) emits still reach connected clients", { timeout: 20000 }, async () => {
     // volatile packets may be dropped for a transport that is not writable at
     // that moment (a long-polling client between two GETs), in Node too: only

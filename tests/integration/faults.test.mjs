@@ -138,7 +138,6 @@ describe("Redis killed and restarted under two broker nodes", () => {
     assert.equal(bAll1.list[0][0], "down-all");
     assertSameBytes(bAll1.list[0][1], blob, "buffered binary");
     assert.equal(bAll2.list.length, 1);
-    t.diagnostic(`node A stderr tail: ${nodeA.stderr().slice(-600).replace(/\n/g, " | ")}`);
 
     // cross-node delivery resumes, both ways
     await expectDelivery([c.a1, c.a2, late, c.b1], [c.b2], "room-msg", () => c.b1.emit("to-room", { room: "f-r", msg: "after-b" }));
@@ -146,6 +145,29 @@ describe("Redis killed and restarted under two broker nodes", () => {
     await expectDelivery([c.a1, c.a2, late, c.b1, c.b2], [], "all-msg", () => c.b2.emit("to-all", "after-all"));
     assertNoSanitizerYet(nodeA);
     assertNoSanitizerYet(nodeB);
+  });
+
+  test("a node stopped with SIGTERM while Redis is down exits 0 at once, with publishes still buffered", { timeout: 60000 }, async () => {
+    const nodeC = await startNode(redis.url);
+    try {
+      await waitReadyz(nodeC);
+      const c1 = await connectClient(nodeC.url, { transports: ["websocket"], auth: { room: "f-c" } });
+      const gone = new Promise((r) => c1.once("disconnect", r));
+      await redis.kill("SIGKILL");
+      await waitReadyz(nodeC, 503, 15000);
+      const local = record(c1, "all-msg");
+      for (let i = 0; i < 20; i++) c1.emit("to-all", i, bytes(100, i)); // buffered for Redis
+      await local.waitCount(20, 5000);
+      const t0 = Date.now();
+      await nodeC.assertClean(); // SIGTERM: exit code 0 within 3 s, no sanitizer/leak report
+      assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms to exit`);
+      await gone;
+    } finally {
+      await nodeC.stop();
+      if (redis.proc.exitCode !== null || redis.proc.signalCode !== null) await redis.restart();
+    }
+    await waitReadyz(nodeA, 200, 20000);
+    await waitReadyz(nodeB, 200, 20000);
   });
 
   test("a second outage without the proxy trick: both nodes come back and deliver across", { timeout: 60000 }, async () => {
@@ -162,6 +184,117 @@ describe("Redis killed and restarted under two broker nodes", () => {
     assertAlive(nodeA);
     assertAlive(nodeB);
   });
+});
+
+describe("Redis drops the nodes' connections (CLIENT KILL) while it stays up", () => {
+  let redis, rc, nodeA, nodeB;
+  const cleanups = cleanupList();
+
+  before(async () => {
+    redis = await startRedis();
+    cleanups.add(() => redis.stop());
+    rc = await redisClient(redis.url);
+    cleanups.add(() => closeRedisClient(rc));
+    nodeA = await startNode(redis.url);
+    cleanups.add(() => nodeA.assertClean());
+    nodeB = await startNode(redis.url);
+    cleanups.add(() => nodeB.assertClean());
+    await waitForSubscribers(rc, "socket.io-request#/#", 2);
+    await waitReadyz(nodeA);
+    await waitReadyz(nodeB);
+  });
+  afterEach(() => { closeAll(); });
+  after(async () => { closeAll(); await cleanups.run(); });
+
+  for (const type of ["pubsub", "normal"]) {
+    test(`CLIENT KILL TYPE ${type}: the nodes reconnect${type === "pubsub" ? ", resubscribe" : ""} and deliver across again`, { timeout: 40000 }, async () => {
+      const c = await connectAll({ a1: [nodeA, { auth: { room: "k-r" } }], b1: [nodeB, { auth: { room: "k-r" } }] });
+      await expectDelivery([c.a1, c.b1], [], "room-msg", () => c.a1.emit("to-room", { room: "k-r", msg: "before" }));
+      const killed = Number(await rc.sendCommand(["CLIENT", "KILL", "TYPE", type]));
+      assert.ok(killed >= 2, `killed ${killed} ${type} connections`);
+      await waitForSubscribers(rc, "socket.io-request#/#", 2, { ms: 20000 });
+      await waitForSubscribers(rc, "socket.io-request#/custom#", 2, { ms: 20000 });
+      await waitReadyz(nodeA, 200, 20000);
+      await waitReadyz(nodeB, 200, 20000);
+      // the publisher may come back a moment after the subscriber: retry the first message
+      await eventually(async () => {
+        const r = record(c.b1, "room-msg");
+        c.a1.emit("to-room", { room: "k-r", msg: "probe" });
+        await sleep(300);
+        return r.list.length > 0;
+      }, { ms: 15000, every: 10, what: "cross-node delivery after CLIENT KILL" });
+      await expectDelivery([c.a1, c.b1], [], "room-msg", () => c.b1.emit("to-room", { room: "k-r", msg: "after" }));
+      await expectDelivery([c.a1, c.b1], [], "all-msg", () => c.a1.emit("to-all", "after"));
+      assertAlive(nodeA);
+      assertAlive(nodeB);
+    });
+  }
+});
+
+describe("Redis with authentication (redis://[user]:password@host:port)", () => {
+  let redis, rc;
+  const cleanups = cleanupList();
+  before(async () => {
+    // the default user with two passwords (one that needs percent-encoding in
+    // a URL), plus an ACL user "app" (Redis 6+)
+    redis = await startRedis({
+      password: "simplepw",
+      args: ["--user", "default", "on", ">simplepw", ">s3cret/p@ss", "~*", "&*", "+@all",
+        "--user", "app", "on", ">apppw", "~*", "&*", "+@all"],
+    });
+    cleanups.add(() => redis.stop());
+    rc = await redisClient(redis.url);
+    cleanups.add(() => closeRedisClient(rc));
+  });
+  afterEach(() => { closeAll(); });
+  after(async () => { closeAll(); await cleanups.run(); });
+
+  async function withNodes(urls, fn) {
+    const nodes = [];
+    try {
+      for (const u of urls) nodes.push(await startNode(u));
+      await fn(nodes);
+    } finally {
+      closeAll();
+      const errs = [];
+      for (const n of nodes.reverse()) { try { await n.assertClean(); } catch (e) { errs.push(e); } }
+      if (errs.length) throw errs[0];
+    }
+  }
+
+  test("the right password: ready and delivering across nodes; a wrong one: 503, no crash, local delivery", { timeout: 40000 }, async () => {
+    const good = `redis://:simplepw@127.0.0.1:${redis.port}`;
+    await withNodes([good, good, `redis://:wrong@127.0.0.1:${redis.port}`], async ([nodeA, nodeB, nodeW]) => {
+      await waitReadyz(nodeA);
+      await waitReadyz(nodeB);
+      await waitForSubscribers(rc, "socket.io-request#/#", 2);
+      const c = await connectAll({ a1: [nodeA, { auth: { room: "p-r" } }], b1: [nodeB, { auth: { room: "p-r" } }], w1: [nodeW, { auth: { room: "p-r" } }] });
+      await expectDelivery([c.a1, c.b1], [c.w1], "room-msg", () => c.a1.emit("to-room", { room: "p-r", msg: "x" }));
+      await sleep(1000);
+      assert.equal(await readyz(nodeW), 503, "a node that cannot authenticate is not ready");
+      assertAlive(nodeW);
+      await expectDelivery([c.w1], [c.a1, c.b1], "room-msg", () => c.w1.emit("to-room", { room: "p-r", msg: "local" }));
+    });
+  });
+
+  for (const [what, userinfo] of [
+    ["a percent-encoded password (':s3cret%2Fp%40ss')", `:${encodeURIComponent("s3cret/p@ss")}`],
+    ["an ACL user name ('app:apppw')", "app:apppw"],
+  ]) {
+    test(`${what} is used as node-redis uses it`, { timeout: 40000 }, async () => {
+      const url = `redis://${userinfo}@127.0.0.1:${redis.port}`;
+      // the reference: node-redis (what Node servers and the emitter use) accepts this URL
+      const probe = await redisClient(url);
+      assert.equal(await probe.ping(), "PONG");
+      await closeRedisClient(probe);
+      await withNodes([url, url], async ([nodeA, nodeB]) => {
+        await waitReadyz(nodeA, 200, 10000).catch((e) => { throw new Error(`${e.message}\n${nodeA.stderr().slice(-600)}`); });
+        await waitReadyz(nodeB, 200, 10000);
+        const c = await connectAll({ a1: [nodeA, { auth: { room: "p-acl" } }], b1: [nodeB, { auth: { room: "p-acl" } }] });
+        await expectDelivery([c.a1, c.b1], [], "room-msg", () => c.b1.emit("to-room", { room: "p-acl", msg: "acl" }));
+      });
+    });
+  }
 });
 
 describe("publishes buffered during an outage are bounded (bufferLimit)", () => {
@@ -208,6 +341,67 @@ describe("publishes buffered during an outage are bounded (bufferLimit)", () => 
     assertAlive(nodeA);
     // and live traffic flows again
     await expectDelivery([c.a1, c.b1], [], "all-msg", () => c.a1.emit("to-all", "live"));
+  });
+});
+
+describe("broadcast-with-ack requests: state is released on answer, disconnect and shutdown", () => {
+  let redis, rc, pub;
+  const cleanups = cleanupList();
+  before(async () => {
+    redis = await startRedis();
+    cleanups.add(() => redis.stop());
+    rc = await redisClient(redis.url);
+    cleanups.add(() => closeRedisClient(rc));
+    pub = await redisClient(redis.url);
+    cleanups.add(() => closeRedisClient(pub));
+  });
+  afterEach(() => { closeAll(); });
+  after(async () => { closeAll(); await cleanups.run(); });
+
+  test("a node SIGTERMed with acks pending (one client silent, one gone) exits 0 without leaks", { timeout: 40000 }, async () => {
+    const node = await startNode(redis.url);
+    try {
+      await waitReadyz(node);
+      const c = await connectAll({ silent: [node, { auth: { room: "a-r" } }], gone: [node, { auth: { room: "a-r" } }], late: [node, { auth: { room: "a-r" }, ...polling }] });
+      c.silent.on("ask", () => { /* never answers */ });
+      c.gone.on("ask", () => setTimeout(() => c.gone.disconnect(), 100));
+      c.late.on("ask", (x, cb) => setTimeout(() => cb("late", "ignored"), 300));
+      const sub = rc.duplicate();
+      sub.on("error", () => {});
+      await sub.connect();
+      const responses = [];
+      try {
+        await sub.subscribe("socket.io-response#/#", (msg) => {
+          try {
+            const r = msg[0] === 0x7b ? JSON.parse(msg.toString()) : msgpack.decode(msg);
+            if (String(r.requestId).startsWith("a-req")) responses.push(r);
+          } catch { /* other traffic */ }
+        }, true);
+        const request = (requestId, timeout) => pub.publish("socket.io-request#/#", JSON.stringify({
+          uid: "probe", requestId, type: 7, packet: { type: 2, data: ["ask", 1], nsp: "/" },
+          opts: { rooms: ["a-r"], except: [], flags: { timeout } },
+        }));
+        await request("a-req-1", 60000);
+        await eventually(() => responses.some((r) => r.requestId === "a-req-1" && r.type === 9), { ms: 5000, what: "the late client's BROADCAST_ACK" });
+        const count = responses.find((r) => r.requestId === "a-req-1" && r.type === 8);
+        assert.ok(count, `BROADCAST_CLIENT_COUNT: ${JSON.stringify(responses)}`);
+        assert.equal(count.clientCount, 3);
+        const acks = responses.filter((r) => r.requestId === "a-req-1" && r.type === 9);
+        assert.deepEqual(acks.map((r) => r.packet), ["late"], "the first argument of the one answer");
+        // timeouts a 32-bit field cannot hold
+        await request("a-req-2", 2 ** 32);
+        await request("a-req-3", 2 ** 53);
+        await eventually(() => ["a-req-2", "a-req-3"].every((id) => responses.some((r) => r.requestId === id && r.type === 8)), { ms: 5000, what: "client counts for the huge timeouts" });
+        await sleep(500);
+        assertAlive(node);
+      } finally {
+        await sub.quit().catch(() => {});
+      }
+      closeAll();
+      await node.assertClean();
+    } finally {
+      await node.stop();
+    }
   });
 });
 
