@@ -47,6 +47,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "../adapter/msgpack_check.h"
 #include "../adapter/msgpack_codec.h"
 #include "../broker/json_out.h"
 #include "../broker/sio_codec.h"
@@ -691,7 +692,8 @@ static json_t *message_json(const redisReply *r) {
         msgpack_unpacked u;
         size_t off = 0;
         msgpack_unpacked_init(&u);
-        if (msgpack_unpack_next(&u, p->str, p->len, &off) == MSGPACK_UNPACK_SUCCESS) {
+        if (mpc_check((const unsigned char *)p->str, p->len) == 0 &&
+            msgpack_unpack_next(&u, p->str, p->len, &off) == MSGPACK_UNPACK_SUCCESS) {
             sio_bin_t **bins = NULL;
             size_t n_bins = 0;
             v = mpc_to_json(&u.data, &bins, &n_bins);
