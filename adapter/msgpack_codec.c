@@ -242,16 +242,6 @@ static void write_js_string(sbuf_t *out, const char *s, size_t n) {
 
 /* ---- numbers ---- */
 
-static void put_u64(sbuf_t *out, uint64_t u) {
-    char tmp[24];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    sbuf_append(out, tmp + i, sizeof tmp - i);
-}
-
 /* Integers print exactly up to 2^53, then as the double JS holds
  * (notepack computes hi * 2^32 + lo, one correctly rounded addition, the
  * same double C's conversion gives). */
@@ -259,7 +249,7 @@ static void write_uint(sbuf_t *out, uint64_t u) {
     if (u > (uint64_t)JS_SAFE_INT)
         json_out_real(out, (double)u);
     else
-        put_u64(out, u);
+        json_out_uint(out, u);
 }
 
 static void write_int(sbuf_t *out, int64_t i) {
@@ -269,7 +259,7 @@ static void write_int(sbuf_t *out, int64_t i) {
         json_out_real(out, (double)i);
     } else {
         sbuf_putc(out, '-');
-        put_u64(out, (uint64_t)-i);
+        json_out_uint(out, (uint64_t)-i);
     }
 }
 
@@ -787,25 +777,6 @@ static int pack_integer(msgpack_packer *pk, json_int_t v) {
     return msgpack_pack_int64(pk, v); /* same widths as notepack, see pack_number */
 }
 
-/* sio_codec's placeholder rule: _placeholder is true; num a non-negative
- * integer (or integral real). */
-static int placeholder_num(const json_t *obj, size_t *num) {
-    const json_t *n = json_object_get(obj, "num");
-    if (json_is_integer(n)) {
-        json_int_t i = json_integer_value(n);
-        if (i < 0) return 0;
-        *num = (size_t)i;
-        return 1;
-    }
-    if (json_is_real(n)) {
-        double d = json_real_value(n);
-        if (!(d >= 0 && d < JS_SAFE_INT) || d != floor(d)) return 0;
-        *num = (size_t)d;
-        return 1;
-    }
-    return 0;
-}
-
 typedef struct {
     msgpack_packer *pk;
     sio_bin_t *const *bins;
@@ -817,7 +788,7 @@ static int pack_value(packer_t *p, const json_t *v, int depth);
 static int pack_object(packer_t *p, const json_t *obj, int depth) {
     if (json_is_true(json_object_get(obj, "_placeholder"))) {
         size_t num;
-        if (!placeholder_num(obj, &num) || num >= p->n_bins || !p->bins[num]) return -1;
+        if (!sio_placeholder_num(obj, &num) || num >= p->n_bins || !p->bins[num]) return -1;
         sio_bin_t *b = p->bins[num];
         if (b->len > UINT32_MAX) return -1; /* notepack: "Buffer too large" */
         if (msgpack_pack_bin(p->pk, b->len) != 0) return -1;

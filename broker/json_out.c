@@ -41,7 +41,7 @@ static int write_value(writer_t *w, const json_t *v, int depth);
 
 /* ---- numbers ---- */
 
-static void put_uint(sbuf_t *out, unsigned long long u) {
+void json_out_uint(sbuf_t *out, unsigned long long u) {
     char tmp[24];
     size_t i = sizeof tmp;
     do {
@@ -180,9 +180,9 @@ static void write_integer(sbuf_t *out, json_int_t v) {
     }
     if (v < 0) {
         sbuf_putc(out, '-');
-        put_uint(out, (unsigned long long)(-v));
+        json_out_uint(out, (unsigned long long)(-v));
     } else {
-        put_uint(out, (unsigned long long)v);
+        json_out_uint(out, (unsigned long long)v);
     }
 }
 

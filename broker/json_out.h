@@ -28,6 +28,8 @@
 void json_out(sbuf_t *out, const json_t *v);
 /* Appends a JSON string literal for s[0..len). */
 void json_out_string(sbuf_t *out, const char *s, size_t len);
+/* Appends an unsigned integer in decimal. */
+void json_out_uint(sbuf_t *out, unsigned long long u);
 /* Appends a JS number (shortest round-trip form). */
 void json_out_real(sbuf_t *out, double d);
 

@@ -42,7 +42,7 @@ static int is_placeholder(const json_t *v) {
 
 /* The attachment index of a placeholder: a non-negative integer (an
  * integral real too, for packets loaded with JSON_DECODE_INT_AS_REAL). */
-static int placeholder_num(const json_t *v, size_t *num) {
+int sio_placeholder_num(const json_t *v, size_t *num) {
     const json_t *n = json_object_get(v, "num");
     if (json_is_integer(n)) {
         json_int_t i = json_integer_value(n);
@@ -67,7 +67,7 @@ static long count_placeholders(const json_t *v, size_t limit) {
     if (json_is_object(v)) {
         if (is_placeholder(v)) {
             size_t num;
-            return placeholder_num(v, &num) && num < limit ? 1 : -1;
+            return sio_placeholder_num(v, &num) && num < limit ? 1 : -1;
         }
         const char *key;
         json_t *member;
@@ -326,7 +326,7 @@ static int renumber_placeholder(void *ud, sbuf_t *out, const json_t *obj) {
     encoder_t *e = ud;
     if (!is_placeholder(obj)) return 0;
     size_t num;
-    if (!placeholder_num(obj, &num) || num >= e->n_bins || !e->bins[num]) return -1;
+    if (!sio_placeholder_num(obj, &num) || num >= e->n_bins || !e->bins[num]) return -1;
     if (1 + e->n_used >= e->max_out) return -1;
     e->out[1 + e->n_used] = frame_ref(e->bins[num]);
     sbuf_printf(out, "{\"_placeholder\":true,\"num\":%zu}", e->n_used);

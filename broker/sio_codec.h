@@ -94,6 +94,10 @@ int sio_packet_encode(sio_type_t type, const char *nsp, int64_t id, const json_t
  * int64 as reals instead of an error.  Returns a new reference or NULL. */
 json_t *sio_json_load(const char *s, size_t len);
 
+/* The attachment index of a placeholder object: its "num", a non-negative
+ * integer (an integral real too).  Returns 1 and sets *num, or 0. */
+int sio_placeholder_num(const json_t *v, size_t *num);
+
 /* 1 if the JSON value holds at least one placeholder object. */
 int sio_has_placeholders(const json_t *v);
 
