@@ -782,7 +782,13 @@ describe("chat app (deploy/apps/chat.json): two sio-broker nodes + chat-worker",
     const { R, a, b, c } = await roomOfTwo();
     const m = await user(b2, { transport: "polling" });
     await dbMembers(R, m);
+    const fromA = mark(a), fromB = mark(b);
     await joinRoom(m, R);
+    // the other members see m's member:joined too before anything is counted
+    // (it reaches them through Redis, possibly after m itself has it)
+    const joined = ([p]) => p?.userId === m.userId && p?.roomId === R;
+    await waitSeen(a, "member:joined", { from: fromA, pred: joined });
+    await waitSeen(b, "member:joined", { from: fromB, pred: joined });
     const bad = [[], [null], ["1"], [42], [true], [[]], [[{ roomId: R }]], [{}], [{ roomId: null }], [{ roomId: "" }],
       [{ content: "no room" }], [null, { roomId: R }]];
     const events = ["join_room", "leave_room", "user:typing", "user:stop_typing", "message:send", "message:edit",
