@@ -134,10 +134,20 @@ auth_jwt_t *auth_jwt_compile(const json_t *cfg, const char *path, char *err, siz
             goto bad;
         }
         a->key = read_file(file, &a->key_len);
+        char pk[600];
+        snprintf(pk, sizeof pk, "%s.public_key_file", p);
         if (!a->key) {
             char r[300];
             snprintf(r, sizeof r, "cannot read public key file %s", file);
-            fail(err, errlen, p, r);
+            fail(err, errlen, pk, r);
+            goto bad;
+        }
+        /* a PEM public key or certificate, or every token would be refused */
+        if (!strstr((char *)a->key, "-----BEGIN ") ||
+            (!strstr((char *)a->key, "PUBLIC KEY-----") && !strstr((char *)a->key, "CERTIFICATE-----"))) {
+            char r[300];
+            snprintf(r, sizeof r, "%s is not a PEM public key", file);
+            fail(err, errlen, pk, r);
             goto bad;
         }
     }

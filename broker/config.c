@@ -243,7 +243,8 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     cfg->root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
     if (!cfg->root) {
         char r[300];
-        snprintf(r, sizeof r, "%s (line %d, column %d)", je.text, je.line, je.column);
+        if (je.line > 0) snprintf(r, sizeof r, "%s (line %d, column %d)", je.text, je.line, je.column);
+        else snprintf(r, sizeof r, "%s", je.text); /* e.g. the file cannot be opened */
         return fail(&v, "$", r);
     }
     if (!json_is_object(cfg->root)) return fail(&v, "$", "the config must be a JSON object");

@@ -124,8 +124,15 @@ int main(int argc, char **argv) {
             break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("sio-broker %s\n", SIO_VERSION); return 0;
-        case ':': return usage_error("%s needs a value", argv[optind - 1]);
-        default: return usage_error("unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: {
+            /* A long option is the argv word; a short one may sit inside a
+             * group ("-xy"), so it is named from optopt. */
+            const char *word = argv[optind - 1];
+            char opt[3] = {'-', (char)optopt, '\0'};
+            const char *name = strncmp(word, "--", 2) == 0 || !optopt ? word : opt;
+            return ch == ':' ? usage_error("%s needs a value", name) : usage_error("unknown option '%s'", name);
+        }
         }
     }
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);

@@ -155,7 +155,11 @@ static int check_keys(cctx_t *c, const json_t *obj, const char *path, const char
         int ok = 0;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(*a, k) == 0) ok = 1;
-        if (!ok) return fail(c, path, "unknown key '%s'", k);
+        if (!ok) {
+            char p[600];
+            snprintf(p, sizeof p, "%s.%s", path, k);
+            return fail(c, p, "unknown key '%s'", k);
+        }
     }
     return 0;
 }
