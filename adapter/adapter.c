@@ -26,20 +26,9 @@
 #include "../common/log.h"
 #include "../common/sbuf.h"
 #include "msgpack_check.h"
+#include "protocol.h"
 #include "msgpack_codec.h"
 
-enum {
-    REQ_SOCKETS = 0,
-    REQ_ALL_ROOMS = 1,
-    REQ_REMOTE_JOIN = 2,
-    REQ_REMOTE_LEAVE = 3,
-    REQ_REMOTE_DISCONNECT = 4,
-    REQ_REMOTE_FETCH = 5,
-    REQ_SERVER_SIDE_EMIT = 6,
-    REQ_BROADCAST = 7,
-    REQ_BROADCAST_CLIENT_COUNT = 8,
-    REQ_BROADCAST_ACK = 9,
-};
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

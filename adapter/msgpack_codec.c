@@ -51,7 +51,6 @@
 #define TWO_POW_32 4294967296.0
 #define MS_PER_DAY 86400000LL
 #define JS_MAX_TIME 8.64e15 /* TimeClip: |time value| in ms */
-#define INDEX_KEY_MAX 4294967294ULL /* 2^32 - 2, the largest array index */
 
 /* ---- the JS value notepack.decode makes of a msgpack object ---- */
 
@@ -424,21 +423,6 @@ static int write_key_string(sbuf_t *out, const msgpack_object *v, int depth, int
 
 /* ---- object key order ---- */
 
-/* JavaScript's "array index" keys (canonical decimal 0..2^32-2), the ones
- * objects list first; the same rule as json_out's. */
-static int array_index_key(const char *k, size_t len, uint32_t *idx) {
-    if (len == 0 || len > 10) return 0;
-    if (k[0] == '0' && len > 1) return 0;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (k[i] < '0' || k[i] > '9') return 0;
-        v = v * 10 + (uint64_t)(k[i] - '0');
-    }
-    if (v > INDEX_KEY_MAX) return 0;
-    *idx = (uint32_t)v;
-    return 1;
-}
-
 typedef struct {
     const char *key;   /* String(key), valid UTF-8 */
     size_t key_len;
@@ -472,7 +456,7 @@ static int cmp_js_order(const void *a, const void *b) {
 static void sort_js_order(key_entry_t *e, size_t n, int in_order) {
     size_t n_index = 0;
     for (size_t i = 0; i < n; i++) {
-        e[i].is_index = array_index_key(e[i].key, e[i].key_len, &e[i].idx);
+        e[i].is_index = json_out_index_key(e[i].key, e[i].key_len, &e[i].idx);
         n_index += (size_t)e[i].is_index;
     }
     if (n > 1 && (n_index || !in_order)) qsort(e, n, sizeof *e, cmp_js_order);

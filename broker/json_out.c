@@ -225,7 +225,7 @@ void json_out_string(sbuf_t *out, const char *s, size_t len) {
 
 /* JavaScript orders "array index" keys (canonical decimal 0..2^32-2)
  * before all other keys, ascending; returns 1 and the index for such keys. */
-static int array_index_key(const char *k, size_t len, uint32_t *idx) {
+int json_out_index_key(const char *k, size_t len, uint32_t *idx) {
     if (len == 0 || len > 10) return 0;
     if (k[0] == '0' && len > 1) return 0;
     uint64_t v = 0;
@@ -269,7 +269,7 @@ static int write_object(writer_t *w, const json_t *obj, int depth) {
     /* json_object_foreach is not const-correct; nothing is modified. */
     json_t *o = (json_t *)obj;
     json_object_keylen_foreach(o, key, key_len, value) {
-        if (array_index_key(key, key_len, &idx)) n_index++;
+        if (json_out_index_key(key, key_len, &idx)) n_index++;
     }
 
     int first = 1, rc = 0;
@@ -290,7 +290,7 @@ static int write_object(writer_t *w, const json_t *obj, int depth) {
         }
         size_t i = 0;
         json_object_keylen_foreach(o, key, key_len, value) {
-            if (array_index_key(key, key_len, &idx))
+            if (json_out_index_key(key, key_len, &idx))
                 keys[i++] = (index_key_t){idx, key, key_len, value};
         }
         qsort(keys, n_index, sizeof *keys, cmp_index_key);
@@ -299,7 +299,7 @@ static int write_object(writer_t *w, const json_t *obj, int depth) {
         if (keys != stack_keys) free(keys);
         if (rc < 0) return rc;
         json_object_keylen_foreach(o, key, key_len, value) {
-            if (array_index_key(key, key_len, &idx)) continue;
+            if (json_out_index_key(key, key_len, &idx)) continue;
             if ((rc = write_member(w, &first, key, key_len, value, depth)) < 0) return rc;
         }
     }

@@ -21,6 +21,7 @@
 #define SIO_JSON_OUT_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "../common/sbuf.h"
 
@@ -28,6 +29,9 @@
 void json_out(sbuf_t *out, const json_t *v);
 /* Appends a JSON string literal for s[0..len). */
 void json_out_string(sbuf_t *out, const char *s, size_t len);
+/* 1 if k[0..len) is a JavaScript "array index" key (canonical decimal
+ * 0..2^32-2), which objects list first in ascending order; sets *idx. */
+int json_out_index_key(const char *k, size_t len, uint32_t *idx);
 /* Appends an unsigned integer in decimal. */
 void json_out_uint(sbuf_t *out, unsigned long long u);
 /* Appends a JS number (shortest round-trip form). */

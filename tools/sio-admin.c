@@ -48,6 +48,7 @@
 #include <msgpack.h>
 
 #include "../adapter/msgpack_check.h"
+#include "../adapter/protocol.h"
 #include "../adapter/msgpack_codec.h"
 #include "../broker/json_out.h"
 #include "../broker/sio_codec.h"
@@ -56,15 +57,6 @@
 
 enum { ADMIN_OK = 0, ADMIN_TIMEOUT = 1, ADMIN_ERROR = 2 }; /* exit statuses */
 
-/* Request types of the adapter protocol (RequestType in the adapter). */
-enum {
-    REQ_ALL_ROOMS = 1,
-    REQ_REMOTE_JOIN = 2,
-    REQ_REMOTE_LEAVE = 3,
-    REQ_REMOTE_DISCONNECT = 4,
-    REQ_REMOTE_FETCH = 5,
-    REQ_SERVER_SIDE_EMIT = 6,
-};
 
 #define DEFAULT_URL "redis://127.0.0.1:6379"
 #define DEFAULT_KEY "socket.io"
