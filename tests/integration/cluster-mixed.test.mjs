@@ -9,6 +9,7 @@
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import {
+  expectDelivery,
   startRedis, startNodeServer, startNode, redisClient, closeRedisClient, waitForSubscribers,
   waitReadyz, readyz, cleanupList, connectClient, closeAll, connectMultiplexed, record, joinRoom, eventually,
   bytes, isBinary, asBuffer, assertSameBytes, sleep, waitFor, expectNo, assertAlive,
@@ -58,19 +59,6 @@ describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
   }
   const polling = { transports: ["polling"], upgrade: false };
 
-  // Waits for `n` of `event` on each of `yes`, then checks nothing more arrives
-  // there and nothing at all on `no`; returns the recorded argument lists.
-  async function expectDelivery(yes, no, event, trigger, { n = 1, ms = 3000 } = {}) {
-    const recs = new Map([...yes, ...no].map((s) => [s, record(s, event)]));
-    await trigger();
-    await Promise.all(yes.map((s) => recs.get(s).waitCount(n, ms).catch((e) => {
-      throw new Error(`${s.label}: ${e.message}`);
-    })));
-    await sleep(QUIET_MS);
-    for (const s of yes) assert.equal(recs.get(s).list.length, n, `${s.label} got "${event}" ${recs.get(s).list.length} times, want ${n}`);
-    for (const s of no) assert.equal(recs.get(s).list.length, 0, `${s.label} must not get "${event}": ${JSON.stringify(recs.get(s).list).slice(0, 200)}`);
-    return new Map(yes.map((s) => [s.label, recs.get(s).list]));
-  }
 
   test("server count is 3 in both namespaces; brokers are ready", { timeout: 20000 }, async () => {
     assert.equal(await node.call("serverCount", { nsp: "/" }), 3);

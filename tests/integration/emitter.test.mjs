@@ -8,6 +8,7 @@ import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
+  expectDelivery,
   startRedis, startNode, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
   cleanupList, connectClient, closeAll, connectMultiplexed, record, joinRoom, bytes, assertSameBytes,
   sleep, waitFor, expectNo, assertAlive,
@@ -61,17 +62,6 @@ describe("redis-emitter driving two sio-broker nodes", () => {
     a1: [b1, opts.a1], a2: [b1, { ...polling, ...opts.a2 }], c1: [b2, opts.c1], c2: [b2, { ...polling, ...opts.c2 }],
   });
 
-  async function expectDelivery(yes, no, event, trigger, { n = 1, ms = 3000 } = {}) {
-    const recs = new Map([...yes, ...no].map((s) => [s, record(s, event)]));
-    await trigger();
-    await Promise.all(yes.map((s) => recs.get(s).waitCount(n, ms).catch((e) => {
-      throw new Error(`${s.label}: ${e.message}`);
-    })));
-    await sleep(QUIET_MS);
-    for (const s of yes) assert.equal(recs.get(s).list.length, n, `${s.label} got "${event}" ${recs.get(s).list.length} times, want ${n}`);
-    for (const s of no) assert.equal(recs.get(s).list.length, 0, `${s.label} must not get "${event}": ${JSON.stringify(recs.get(s).list).slice(0, 200)}`);
-    return new Map(yes.map((s) => [s.label, recs.get(s).list]));
-  }
 
   test("emit to all reaches every client on both nodes; binary arguments keep their bytes", { timeout: 20000 }, async () => {
     const c = await four();

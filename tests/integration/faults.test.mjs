@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import msgpack from "notepack.io";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
+  expectDelivery,
   startRedis, startNode, clusterConfig, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
   readyz, cleanupList, connectClient, closeAll, record, joinRoom, sleep, assertAlive,
   assertNoSanitizerYet, startTcpProxy, eventually, bytes, assertSameBytes,
@@ -34,17 +35,6 @@ async function connectAll(spec) {
   return out;
 }
 
-async function expectDelivery(yes, no, event, trigger, { n = 1, ms = 3000 } = {}) {
-  const recs = new Map([...yes, ...no].map((s) => [s, record(s, event)]));
-  await trigger();
-  await Promise.all(yes.map((s) => recs.get(s).waitCount(n, ms).catch((e) => {
-    throw new Error(`${s.label}: ${e.message}`);
-  })));
-  await sleep(QUIET_MS);
-  for (const s of yes) assert.equal(recs.get(s).list.length, n, `${s.label} got "${event}" ${recs.get(s).list.length} times, want ${n}`);
-  for (const s of no) assert.equal(recs.get(s).list.length, 0, `${s.label} must not get "${event}": ${JSON.stringify(recs.get(s).list).slice(0, 200)}`);
-  return new Map(yes.map((s) => [s.label, recs.get(s).list]));
-}
 
 describe("Redis killed and restarted under two broker nodes", () => {
   let redis, proxy, rc, nodeA, nodeB;
