@@ -9,6 +9,7 @@
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import {
+  connectAll,
   expectDelivery,
   startRedis, startNodeServer, startNode, redisClient, closeRedisClient, waitForSubscribers,
   waitReadyz, readyz, cleanupList, connectClient, closeAll, connectMultiplexed, record, joinRoom, eventually,
@@ -49,14 +50,6 @@ describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
   });
 
   // name -> [server, options]; every client is connected before the test goes on.
-  async function connectAll(spec) {
-    const out = {};
-    await Promise.all(Object.entries(spec).map(async ([name, [srv, opts = {}]]) => {
-      out[name] = await connectClient(srv.url, { transports: ["websocket"], ...opts });
-      out[name].label = name;
-    }));
-    return out;
-  }
   const polling = { transports: ["polling"], upgrade: false };
 
 

@@ -12,6 +12,7 @@ import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
+  connectAll,
   startRedis, startNodeServer, startNode, clusterConfig, redisClient, closeRedisClient, waitForSubscribers,
   waitReadyz, cleanupList, connectClient, closeAll, record, sleep, startMonitor, numSub, assertAlive,
 } from "./fixtures/cluster.mjs";
@@ -54,14 +55,6 @@ describe("mixed cluster with key \"app1\" and publishOnSpecificResponseChannel",
     await cleanups.run();
   });
 
-  async function connectAll(spec) {
-    const out = {};
-    await Promise.all(Object.entries(spec).map(async ([name, [srv, opts = {}]]) => {
-      out[name] = await connectClient(srv.url, { transports: ["websocket"], ...opts });
-      out[name].label = name;
-    }));
-    return out;
-  }
   const published = (channel) => monitor.publishes().filter((p) => p.args[0] === channel);
   const publishedUnder = (prefix) => monitor.publishes().filter((p) => p.args[0].startsWith(prefix));
 

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import msgpack from "notepack.io";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
+  connectAll,
   startRedis, startNode, redisClient, closeRedisClient, waitForSubscribers, waitReadyz, cleanupList,
   connectClient, closeAll, record, joinRoom, sleep, startMonitor, bytes, assertSameBytes, assertAlive,
 } from "./fixtures/cluster.mjs";
@@ -66,14 +67,6 @@ describe("one broadcast from a broker is one Redis PUBLISH", () => {
     await cleanups.run();
   });
 
-  async function connectAll(spec) {
-    const out = {};
-    await Promise.all(Object.entries(spec).map(async ([name, [srv, opts = {}]]) => {
-      out[name] = await connectClient(srv.url, { transports: ["websocket"], ...opts });
-      out[name].label = name;
-    }));
-    return out;
-  }
 
   /**
    * Runs `trigger` with clean counters, waits until `arrived()` and SETTLE_MS,

@@ -8,6 +8,7 @@ import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
+  connectAll,
   expectDelivery,
   startRedis, startNode, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
   cleanupList, connectClient, closeAll, connectMultiplexed, record, joinRoom, bytes, assertSameBytes,
@@ -49,14 +50,6 @@ describe("redis-emitter driving two sio-broker nodes", () => {
   });
 
   const polling = { transports: ["polling"], upgrade: false };
-  async function connectAll(spec) {
-    const out = {};
-    await Promise.all(Object.entries(spec).map(async ([name, [srv, opts = {}]]) => {
-      out[name] = await connectClient(srv.url, { transports: ["websocket"], ...opts });
-      out[name].label = name;
-    }));
-    return out;
-  }
   // a1, a2 on b1; c1, c2 on b2; the 2s use long-polling.
   const four = (opts = {}) => connectAll({
     a1: [b1, opts.a1], a2: [b1, { ...polling, ...opts.a2 }], c1: [b2, opts.c1], c2: [b2, { ...polling, ...opts.c2 }],

@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import msgpack from "notepack.io";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
+  connectAll,
   expectDelivery,
   startRedis, startNode, clusterConfig, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
   readyz, cleanupList, connectClient, closeAll, record, joinRoom, sleep, assertAlive,
@@ -26,14 +27,6 @@ import { garbagePayloads } from "./fixtures/garbage.mjs";
 const QUIET_MS = 400;
 const polling = { transports: ["polling"], upgrade: false };
 
-async function connectAll(spec) {
-  const out = {};
-  await Promise.all(Object.entries(spec).map(async ([name, [srv, opts = {}]]) => {
-    out[name] = await connectClient(srv.url, { transports: ["websocket"], ...opts });
-    out[name].label = name;
-  }));
-  return out;
-}
 
 
 describe("Redis killed and restarted under two broker nodes", () => {
