@@ -82,6 +82,26 @@ struct app {
 
 static int ready_cb(void *ud) { return adapter_ready(ud); }
 
+/* GET /metrics: sessions of the node and its Redis counters (what the
+ * outage buffer dropped included), for operators and probes. */
+static char *metrics_cb(void *ud) {
+    struct app *app = ud;
+    size_t sessions = 0;
+    for (eio_server_t *s = app->servers; s; s = s->next) sessions += s->n_sessions;
+    json_t *m = json_pack("{s:I}", "sessions", (json_int_t)sessions);
+    if (app->adapter) {
+        const adapter_stats_t *st = adapter_stats(app->adapter);
+        json_object_set_new(m, "node", json_string(adapter_uid(app->adapter)));
+        json_object_set_new(m, "redis", json_pack("{s:b,s:I,s:I,s:I,s:I}", "ready", adapter_ready(app->adapter),
+                                                  "published", (json_int_t)st->published, "received",
+                                                  (json_int_t)st->received, "ignored", (json_int_t)st->ignored,
+                                                  "buffered_dropped", (json_int_t)st->buffered_dropped));
+    }
+    char *out = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    return out;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
     (void)what;
     struct app *app = arg;
@@ -215,7 +235,7 @@ int main(int argc, char **argv) {
 
     tp_options_t to = {.host = cfg.host, .port = cfg.port, .servers = app.servers,
                        .ready = app.adapter ? ready_cb : NULL, .ready_ud = app.adapter,
-                       .write_coalesce_us = cfg.write_coalesce_us};
+                       .write_coalesce_us = cfg.write_coalesce_us, .metrics = metrics_cb, .metrics_ud = &app};
     if (tp_start(app.base, &to) < 0) {
         rc = 1;
         goto out;

@@ -183,27 +183,6 @@ int sio_socket_emit(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins,
     return send_packet(s, SIO_EVENT, -1, data, bins, n_bins);
 }
 
-int sio_socket_emit_ack(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
-                        uint32_t timeout_ms, sio_ack_cb cb, void *ud) {
-    if (!s->connected) return -1;
-    sio_pending_ack_t *a = calloc(1, sizeof *a);
-    if (!a) return -1;
-    a->id = s->nsp->next_ack_id++;
-    a->cb = cb;
-    a->ud = ud;
-    a->socket = s;
-    a->timer = evtimer_new(s->nsp->srv->base, ack_timeout_cb, a);
-    if (!a->timer || send_packet(s, SIO_EVENT, a->id, data, bins, n_bins) < 0) {
-        ack_free(a);
-        return -1;
-    }
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    evtimer_add(a->timer, &tv);
-    a->next = s->acks;
-    s->acks = a;
-    return 0;
-}
-
 int sio_socket_ack(sio_socket_t *s, int64_t id, const json_t *args, sio_bin_t *const *bins, size_t n_bins) {
     if (!s->connected || id < 0) return -1;
     return send_packet(s, SIO_ACK, id, args, bins, n_bins);

@@ -119,10 +119,6 @@ sio_socket_t *sio_socket_find(sio_nsp_t *nsp, const char *id);
 /* Emits an event to one socket.  data is [event, ...args] (borrowed).
  * Returns 0, or -1 when the packet could not be encoded or queued. */
 int sio_socket_emit(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins);
-/* Same, asking the client for an acknowledgement; cb fires once, with NULL
- * after timeout_ms. */
-int sio_socket_emit_ack(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
-                        uint32_t timeout_ms, sio_ack_cb cb, void *ud);
 /* Answers a client's ack request: args is the ack's argument array. */
 int sio_socket_ack(sio_socket_t *s, int64_t id, const json_t *args, sio_bin_t *const *bins, size_t n_bins);
 int sio_socket_join(sio_socket_t *s, const char *room);

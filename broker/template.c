@@ -243,10 +243,6 @@ int tpl_is_list(const tpl_t *t) {
     return t && (t->kind == T_ARRAY || (t->kind == T_CONST && json_is_array(t->constant)));
 }
 
-const char *tpl_constant_str(const tpl_t *t) {
-    return t && t->kind == T_CONST && json_is_string(t->constant) ? json_string_value(t->constant) : NULL;
-}
-
 /* ---------------------------------------------------------------- render */
 
 static json_t *now_iso(void) {

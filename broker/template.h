@@ -67,7 +67,5 @@ int tpl_render_str(const tpl_t *t, const tpl_ctx_t *ctx, sbuf_t *out);
 int tpl_is_args(const tpl_t *t);
 /* 1 if t is an array written in the config (not produced by a reference). */
 int tpl_is_list(const tpl_t *t);
-/* The string if t is a string template without references, else NULL. */
-const char *tpl_constant_str(const tpl_t *t);
 
 #endif

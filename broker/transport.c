@@ -91,6 +91,8 @@ static struct {
     struct conn *flush_head;
     int64_t last_flush_us;       /* when flush_cb last ran */
     int64_t coalesce_us;         /* write coalescing window under load */
+    char *(*metrics)(void *ud);
+    void *metrics_ud;
     unsigned char scratch[LWS_PRE + WS_SCRATCH];
 } tp;
 
@@ -453,6 +455,12 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     memset(c, 0, sizeof *c);
     if (strcmp(path, "/healthz") == 0) {
         answer_simple(wsi, c, 200, "application/json", "{\"ok\":true}", 0);
+        return 0;
+    }
+    if (strcmp(path, "/metrics") == 0 && tp.metrics) {
+        char *m = tp.metrics(tp.metrics_ud);
+        answer_simple(wsi, c, m ? 200 : 500, "application/json", m ? m : "{}", 0);
+        free(m);
         return 0;
     }
     if (strcmp(path, "/readyz") == 0) {
@@ -903,6 +911,8 @@ int tp_start(struct event_base *base, const tp_options_t *opt) {
     tp.ready = opt->ready;
     tp.ready_ud = opt->ready_ud;
     tp.coalesce_us = (int64_t)opt->write_coalesce_us;
+    tp.metrics = opt->metrics;
+    tp.metrics_ud = opt->metrics_ud;
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);

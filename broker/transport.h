@@ -22,6 +22,8 @@ typedef struct tp_options {
     eio_server_t *servers;   /* endpoints, linked by ->next */
     int (*ready)(void *ud);  /* /readyz: 1 when the node can serve the cluster; NULL = always */
     uint32_t write_coalesce_us; /* under load, WebSocket writes at most once per window */
+    char *(*metrics)(void *ud); /* GET /metrics: JSON text (malloc'd), or NULL for no endpoint */
+    void *metrics_ud;
     void *ready_ud;
 } tp_options_t;
 

@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import msgpack from "notepack.io";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
+  httpRequest,
   connectAll,
   expectDelivery,
   startRedis, startNode, clusterConfig, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
@@ -321,6 +322,12 @@ describe("publishes buffered during an outage are bounded (bufferLimit)", () => 
     assert.ok(got.list.length <= LIMIT, `bufferLimit ${LIMIT} not honoured: B got ${got.list.length}`);
     const nums = got.list.map((a) => a[0]);
     assert.deepEqual([...nums].sort((x, y) => x - y), nums, "buffered publishes keep their order");
+    // what did not fit is counted and exported (GET /metrics)
+    const m = JSON.parse((await httpRequest(`${nodeA.url}/metrics`)).text);
+    assert.equal(m.redis.ready, true);
+    assert.ok(m.redis.buffered_dropped >= 50 - LIMIT, `buffered_dropped ${m.redis.buffered_dropped}, want >= ${50 - LIMIT}`);
+    assert.equal(typeof m.node, "string");
+    assert.ok(m.sessions >= 1);
     assertAlive(nodeA);
     // and live traffic flows again
     await expectDelivery([c.a1, c.b1], [], "all-msg", () => c.a1.emit("to-all", "live"));
