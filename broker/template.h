@@ -10,6 +10,7 @@
  *   {$query.key}          the handshake query
  *   {$user.claim}         verified JWT claims
  *   {$sid} {$nsp} {$now}  socket id, namespace, time (ISO-8601, ms, UTC)
+ *   {$node}               the serving node's cluster uid ("" without a cluster)
  * "{{" and "}}" are literal braces.
  *
  * A string that is exactly one reference keeps the referenced value's type
@@ -47,6 +48,7 @@ typedef struct tpl_ctx {
     const json_t *user;   /* JWT claims or NULL */
     const char *sid;
     const char *nsp;
+    const char *node;     /* the node's cluster uid, or NULL */
 } tpl_ctx_t;
 
 /* Compiles v (borrowed).  Returns NULL and writes a reason into err on error. */

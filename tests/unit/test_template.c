@@ -21,7 +21,7 @@ static int setup(void **state) {
     auth = json_loads("{\"token\":\"t\",\"userId\":7}", 0, NULL);
     query = json_loads("{\"room\":\"lobby\"}", 0, NULL);
     user = json_loads("{\"sub\":\"u1\",\"role\":\"guard\"}", 0, NULL);
-    ctx = (tpl_ctx_t){.args = args, .auth = auth, .query = query, .user = user, .sid = "SID123", .nsp = "/chat"};
+    ctx = (tpl_ctx_t){.args = args, .auth = auth, .query = query, .user = user, .sid = "SID123", .nsp = "/chat", .node = "node-uid-1"};
     return 0;
 }
 
@@ -88,6 +88,8 @@ static void test_whole_value_keeps_type(void **state) {
     ASSERT_RENDER("\"{$query.room}\"", "\"lobby\"");
     ASSERT_RENDER("\"{$sid}\"", "\"SID123\"");
     ASSERT_RENDER("\"{$nsp}\"", "\"/chat\"");
+    ASSERT_RENDER("\"{$node}\"", "\"node-uid-1\"");
+    ASSERT_RENDER("\"via {$node}\"", "\"via node-uid-1\"");
     ASSERT_RENDER("\"{$args}\"", "[{\"room_type\":\"flat\",\"room_id\":42,\"n\":1.5,\"nested\":{\"a\":[1,2]},"
                                  "\"ok\":true,\"nul\":null,\"empty\":\"\"},\"second\"]");
 }
