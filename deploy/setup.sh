@@ -44,6 +44,9 @@ PKGS=(build-essential meson ninja-build pkg-config cmake
 # libFuzzer itself is in libclang-rt-dev, which clang only *recommends*, and we
 # install without recommends.
 if ((WITH_NPM)) && ! command -v node >/dev/null 2>&1; then PKGS+=(nodejs npm); fi
+# Test machines (with npm) also get the browser the demo page is tested in
+# (driven by playwright-core) and promtool, which checks /metrics.
+if ((WITH_NPM)); then PKGS+=(chromium prometheus); fi
 if ! command -v clang >/dev/null 2>&1; then PKGS+=(clang); fi
 PKGS+=(libclang-rt-dev)
 
