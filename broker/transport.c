@@ -46,7 +46,6 @@
 
 #include "../common/log.h"
 #include "../common/sbuf.h"
-#include "eio_codec.h"
 #include "json_out.h"
 
 #define WS_RX_BUFFER 512       /* per-connection receive buffer: dominates idle memory;
