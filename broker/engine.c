@@ -13,6 +13,14 @@
  * (eio_send over the hard limit) are deferred: the session is marked
  * EIO_CLOSING and its timer is made active to finish the job on the next loop
  * iteration.
+ *
+ * The Engine.IO rules of the polling transport (one held GET at a time, a
+ * noop to the held GET while an upgrade is in flight, a close packet to a
+ * session whose close is pending, which requests are valid) are decided
+ * here; the transport asks (eio_polling_check, eio_poll_request, ...) and
+ * is told what to do through the operations it installed
+ * (eio_transport_ops_t), on connections it only hands over as opaque
+ * pointers.
  */
 #include "engine.h"
 
@@ -24,7 +32,6 @@
 #include "../common/log.h"
 #include "../common/sbuf.h"
 #include "eio_codec.h"
-#include "transport.h"
 
 static const char *const error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
@@ -45,6 +52,32 @@ static frame_t *const_frame(frame_t **slot, const char *s) {
 
 static void heartbeat_cb(evutil_socket_t fd, short what, void *arg);
 static void poll_release(eio_session_t *s, const frame_t *extra);
+static int on_packet(eio_session_t *s, int from_ws, char type, const unsigned char *data, size_t len);
+
+/* ---- calls down to the transport (eio_transport_ops_t) ---- */
+
+static void ws_want_write(eio_session_t *s) {
+    s->srv->tp->ws_want_write(s->ws, s->srv->tp_ud);
+}
+
+/* Answers the held GET with body and forgets it. */
+static void poll_answer(eio_session_t *s, const char *body, size_t len) {
+    void *get = s->poll_get;
+    s->poll_get = NULL;
+    s->srv->tp->poll_answer(get, body, len, s->srv->tp_ud);
+}
+
+/* Drops the session's WebSocket (its transport or a probe) and closes it. */
+static void ws_drop(eio_session_t *s) {
+    void *ws = s->ws;
+    s->ws = NULL;
+    s->srv->tp->close(ws, s->srv->tp_ud);
+}
+
+void eio_server_set_transport(eio_server_t *srv, const eio_transport_ops_t *ops, void *ud) {
+    srv->tp = ops;
+    srv->tp_ud = ud;
+}
 
 eio_server_t *eio_server_new(struct event_base *base, eio_options_t *opt, const eio_handlers_t *h,
                              void *ud) {
@@ -113,7 +146,7 @@ void eio_close_soon(eio_session_t *s, const char *reason) {
         event_add(&s->timer, &grace);
         /* ws: the writer closes once drained.  polling: like Node, the
          * packets go out in one poll and the close packet in the next. */
-        if (s->transport == EIO_TRANSPORT_WEBSOCKET) tp_ws_want_write(s->ws);
+        if (s->transport == EIO_TRANSPORT_WEBSOCKET) ws_want_write(s);
         else if (s->poll_get) poll_release(s, NULL);
         return;
     }
@@ -122,13 +155,8 @@ void eio_close_soon(eio_session_t *s, const char *reason) {
 
 void eio_end_poll(eio_session_t *s) {
     if (!s->poll_get) return;
-    if (s->q_len) {
-        poll_release(s, NULL);
-    } else {
-        struct lws *get = s->poll_get;
-        s->poll_get = NULL;
-        tp_poll_answer(get, "6", 1);
-    }
+    if (s->q_len) poll_release(s, NULL);
+    else poll_answer(s, "6", 1);
 }
 
 static void heartbeat_cb(evutil_socket_t fd, short what, void *arg) {
@@ -151,19 +179,17 @@ static void heartbeat_cb(evutil_socket_t fd, short what, void *arg) {
 /* Answers the held GET with everything queued (plus `extra`, e.g. a close
  * packet) as one payload. */
 static void poll_release(eio_session_t *s, const frame_t *extra) {
-    struct lws *get = s->poll_get;
-    s->poll_get = NULL;
     sbuf_t b = SBUF_INIT;
     eio_take_polling_payload(s, &b, (size_t)-1);
     if (extra) eio_payload_append(&b, extra);
-    tp_poll_answer(get, b.data ? b.data : "", b.len);
+    poll_answer(s, b.data ? b.data : "", b.len);
     sbuf_free(&b);
 }
 
 /* The transport that carries the queue can write now. */
 static void flush(eio_session_t *s) {
     if (s->transport == EIO_TRANSPORT_WEBSOCKET) {
-        if (s->ws) tp_ws_want_write(s->ws);
+        if (s->ws) ws_want_write(s);
     } else if (s->poll_get) {
         poll_release(s, NULL);
     }
@@ -244,7 +270,8 @@ static void open_packet(eio_session_t *s, sbuf_t *b) {
                 o->max_payload);
 }
 
-eio_session_t *eio_session_open(eio_server_t *srv, int transport, char *hs) {
+eio_session_t *eio_session_open(eio_server_t *srv, void *ws, char *hs) {
+    int transport = ws ? EIO_TRANSPORT_WEBSOCKET : EIO_TRANSPORT_POLLING;
     eio_session_t *s = calloc(1, sizeof *s);
     if (!s) {
         free(hs);
@@ -274,6 +301,8 @@ eio_session_t *eio_session_open(eio_server_t *srv, int transport, char *hs) {
         eio_close(s, "refused");
         return NULL;
     }
+    /* attached only now: a refused session must not close the caller's ws */
+    s->ws = ws;
     return s;
 }
 
@@ -285,11 +314,7 @@ static void upgrade_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     event_free(s->upgrade_timer);
     s->upgrade_timer = NULL;
     s->upgrading = 0;
-    if (s->ws) {
-        struct lws *ws = s->ws;
-        s->ws = NULL;
-        tp_close(ws);
-    }
+    if (s->ws) ws_drop(s);
 }
 
 static void upgrade_done(eio_session_t *s) {
@@ -311,7 +336,7 @@ static int on_probe_packet(eio_session_t *s, char type, const unsigned char *dat
                                  (s->srv->opt.upgrade_timeout_ms % 1000) * 1000};
             if (s->upgrade_timer) evtimer_add(s->upgrade_timer, &tv);
         }
-        tp_ws_want_write(s->ws);
+        ws_want_write(s);
         /* The client waits for its pending poll to end before it sends the
          * upgrade packet: answer that poll with a noop. */
         if (s->poll_get) {
@@ -322,20 +347,14 @@ static int on_probe_packet(eio_session_t *s, char type, const unsigned char *dat
     if (type == '5' && s->upgrading) {
         upgrade_done(s);
         s->transport = EIO_TRANSPORT_WEBSOCKET;
-        if (s->poll_get) {
-            /* The last poll ends with a noop; the queue now goes to the ws. */
-            struct lws *get = s->poll_get;
-            s->poll_get = NULL;
-            tp_poll_answer(get, "6", 1);
-        }
-        tp_ws_want_write(s->ws);
+        /* The last poll ends with a noop; the queue now goes to the ws. */
+        if (s->poll_get) poll_answer(s, "6", 1);
+        ws_want_write(s);
         return 0;
     }
     /* Anything else on a probing socket aborts the upgrade (as Node does). */
-    struct lws *ws = s->ws;
-    s->ws = NULL;
     upgrade_done(s);
-    tp_close(ws);
+    ws_drop(s);
     return 0;
 }
 
@@ -351,7 +370,7 @@ static void deliver_message(eio_session_t *s, const unsigned char *data, size_t 
     if (s->srv->h.on_message) s->srv->h.on_message(s, data, len, binary, s->srv->ud);
 }
 
-int eio_on_packet(eio_session_t *s, int from_ws, char type, const unsigned char *data, size_t len) {
+static int on_packet(eio_session_t *s, int from_ws, char type, const unsigned char *data, size_t len) {
     if (s->state != EIO_OPEN) return -1;
     int via_transport = from_ws == (s->transport == EIO_TRANSPORT_WEBSOCKET);
     if (from_ws && !via_transport) return on_probe_packet(s, type, data, len);
@@ -370,11 +389,7 @@ int eio_on_packet(eio_session_t *s, int from_ws, char type, const unsigned char 
         return 0;
     case '1':
         /* The client closes: its pending poll ends with a noop (Node). */
-        if (s->poll_get) {
-            struct lws *get = s->poll_get;
-            s->poll_get = NULL;
-            tp_poll_answer(get, "6", 1);
-        }
+        if (s->poll_get) poll_answer(s, "6", 1);
         eio_close(s, "transport close");
         return -1;
     case '2':
@@ -391,21 +406,143 @@ int eio_on_packet(eio_session_t *s, int from_ws, char type, const unsigned char 
     }
 }
 
-void eio_on_ws_closed(eio_session_t *s, struct lws *wsi) {
-    if (s->ws != wsi) return;
+/* ---- requests the transport asks about ---- */
+
+static int is(const char *v, const char *want) { return v && strcmp(v, want) == 0; }
+
+int eio_polling_check(eio_server_t *srv, int method, const eio_query_t *q, eio_session_t **out) {
+    *out = NULL;
+    if (!is(q->transport, "polling") || !srv->opt.allow_polling) {
+        /* A plain GET with transport=websocket is not an upgrade: Bad request. */
+        int known_ws = is(q->transport, "websocket") && srv->opt.allow_websocket;
+        return known_ws ? EIO_ERR_BAD_REQUEST : EIO_ERR_TRANSPORT_UNKNOWN;
+    }
+    if (q->sid) {
+        eio_session_t *s = eio_session_find(srv, q->sid);
+        if (!s) return EIO_ERR_UNKNOWN_SID;
+        if (s->transport != EIO_TRANSPORT_POLLING || method == EIO_METHOD_OTHER) return EIO_ERR_BAD_REQUEST;
+        *out = s;
+        return EIO_ERR_NONE;
+    }
+    if (method != EIO_METHOD_GET) return EIO_ERR_BAD_HANDSHAKE_METHOD;
+    if (!is(q->eio, "4")) return EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION;
+    return EIO_ERR_NONE;
+}
+
+int eio_websocket_check(eio_server_t *srv, const eio_query_t *q) {
+    if (!srv->opt.allow_websocket || !is(q->transport, "websocket")) return EIO_ERR_TRANSPORT_UNKNOWN;
+    /* An unknown sid is refused; a known one that cannot upgrade (already
+     * upgraded, or probing) is accepted and closed (eio_ws_upgrade), as
+     * Node does. */
+    if (q->sid) return eio_session_find(srv, q->sid) ? EIO_ERR_NONE : EIO_ERR_UNKNOWN_SID;
+    if (!is(q->eio, "4")) return EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION;
+    return EIO_ERR_NONE;
+}
+
+/* ---- polling ---- */
+
+eio_poll_verdict_t eio_poll_request(eio_session_t *s, void *conn, sbuf_t *body, int *err) {
+    if (s->state == EIO_CLOSING && !s->poll_get && !s->q_len) {
+        /* a close is pending and everything was delivered: "1" */
+        eio_payload_append(body, const_frame(&frame_close, "1"));
+        eio_close(s, s->close_reason);
+        return EIO_POLL_ANSWER;
+    }
+    if (s->poll_get) {
+        /* Engine.IO allows one poll at a time (Node closes the session too) */
+        log_warn("engine", "session %s: overlapping polls, closing", s->sid);
+        eio_close(s, "transport error");
+        *err = EIO_ERR_BAD_REQUEST;
+        return EIO_POLL_ERROR;
+    }
+    if (s->upgrading) {
+        /* the client is switching to the probing ws: this poll ends empty */
+        eio_payload_append(body, const_frame(&frame_noop, "6"));
+        return EIO_POLL_ANSWER;
+    }
+    if (s->q_len) {
+        eio_take_polling_payload(s, body, (size_t)-1);
+        return EIO_POLL_ANSWER;
+    }
+    s->poll_get = conn;
+    return EIO_POLL_HOLD;
+}
+
+void eio_poll_detach(eio_session_t *s, void *conn) {
+    if (s->poll_get != conn) return;
+    s->poll_get = NULL;
+    if (s->transport == EIO_TRANSPORT_POLLING) eio_close(s, "transport error");
+}
+
+int eio_post_begin(eio_session_t *s, int binary_body) {
+    if (binary_body) {
+        /* Engine.IO v4 polling payloads are text (binary is base64). */
+        log_info("engine", "session %s: binary POST body, closing", s->sid);
+        eio_close(s, "transport error");
+        return EIO_ERR_BAD_REQUEST;
+    }
+    return EIO_ERR_NONE;
+}
+
+static int post_packet_cb(void *ud, char type, const char *data, size_t len) {
+    eio_session_t *s = ud;
+    return on_packet(s, 0, type, (const unsigned char *)data, len) < 0 ? 1 : 0;
+}
+
+int eio_post_body(eio_server_t *srv, const char *sid, const char *body, size_t len) {
+    eio_session_t *s = eio_session_find(srv, sid);
+    if (!s) return EIO_ERR_UNKNOWN_SID;
+    if (eio_payload_decode(body, len, post_packet_cb, s) < 0) {
+        /* Node closes the session on a payload it cannot parse and still
+         * answers the request.  The packets before the bad one may have
+         * closed it already. */
+        s = eio_session_find(srv, sid);
+        if (s) {
+            log_info("engine", "session %s: malformed polling payload, closing", s->sid);
+            eio_close(s, "parse error");
+        }
+        return EIO_ERR_BAD_REQUEST;
+    }
+    return EIO_ERR_NONE;
+}
+
+/* ---- WebSocket ---- */
+
+eio_session_t *eio_ws_upgrade(eio_server_t *srv, const char *sid, void *ws) {
+    eio_session_t *s = eio_session_find(srv, sid);
+    if (!s || s->transport != EIO_TRANSPORT_POLLING || s->ws || !srv->opt.allow_upgrades) return NULL;
+    s->ws = ws;
+    return s;
+}
+
+int eio_ws_message(eio_session_t *s, const unsigned char *msg, size_t len, int binary) {
+    if (binary) return on_packet(s, 1, 'b', msg, len);
+    if (len == 0) {
+        eio_close(s, "parse error");
+        return -1;
+    }
+    return on_packet(s, 1, (char)msg[0], msg + 1, len - 1);
+}
+
+const char *eio_take_probe_reply(eio_session_t *s) {
+    if (!s->probe_reply) return NULL;
+    s->probe_reply = 0;
+    return "3probe";
+}
+
+void eio_ws_drained(eio_session_t *s) {
+    if (s->state == EIO_CLOSING) eio_close(s, s->close_reason);
+}
+
+void eio_ws_detach(eio_session_t *s, void *ws, const char *reason) {
+    if (s->ws != ws) return;
     s->ws = NULL;
     if (s->transport == EIO_TRANSPORT_WEBSOCKET) {
-        eio_close(s, "transport close");
+        eio_close(s, reason);
     } else {
         upgrade_done(s); /* a failed probe leaves the polling session alone */
         s->probe_reply = 0;
     }
-}
-
-void eio_on_poll_closed(eio_session_t *s, struct lws *wsi) {
-    if (s->poll_get != wsi) return;
-    s->poll_get = NULL;
-    if (s->transport == EIO_TRANSPORT_POLLING) eio_close(s, "transport error");
 }
 
 void eio_close(eio_session_t *s, const char *reason) {
@@ -421,11 +558,7 @@ void eio_close(eio_session_t *s, const char *reason) {
     /* Whatever is still queued goes out with the final poll, followed by a
      * close packet, so a polling client learns at once that it is gone. */
     if (s->poll_get) poll_release(s, const_frame(&frame_close, "1"));
-    if (s->ws) {
-        struct lws *ws = s->ws;
-        s->ws = NULL;
-        tp_close(ws);
-    }
+    if (s->ws) ws_drop(s);
     eio_queue_pop(s, s->q_len);
     free(s->q);
     free(s->hs);

@@ -9,10 +9,17 @@
  *     polling session);
  *   - GET /healthz.
  *
+ * This module is plumbing only: it parses requests, asks the engine what
+ * Engine.IO makes of them (eio_polling_check, eio_poll_request,
+ * eio_post_*, eio_websocket_check, eio_ws_*) and carries out the answer.
+ * The engine calls back through the eio_transport_ops_t table installed on
+ * each server by tp_start (tp_ops below), with the struct lws of the
+ * connection as its opaque handle.
+ *
  * Every HTTP answer is prepared as a `struct resp` (status, headers, body)
  * and written from LWS_CALLBACK_HTTP_WRITEABLE, the only place lws 4.1
  * reliably writes HTTP.  A held GET keeps its resp (headers ready) and gets
- * its body when the engine calls tp_poll_answer().
+ * its body when the engine calls poll_answer().
  *
  * The traps of lws 4.1.6 on a foreign libevent loop (shared notes) shape the
  * held GET: rx flow control off while held (else the loop spins when the
@@ -39,7 +46,6 @@
 
 #include "../common/log.h"
 #include "../common/sbuf.h"
-#include "eio_codec.h"
 #include "json_out.h"
 
 #define WS_RX_BUFFER 512       /* per-connection receive buffer: dominates idle memory;
@@ -284,21 +290,24 @@ static void held_closed_cb(evutil_socket_t fd, short what, void *arg) {
     }
     eio_session_t *s = c->s;
     c->s = NULL;
-    if (s) eio_on_poll_closed(s, wsi);
+    if (s) eio_poll_detach(s, wsi);
     /* Outside lws service only the synchronous kill is reliable (trap 4). */
     lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
 }
 
+/* The engine made wsi the session's held poll (EIO_POLL_HOLD). */
 static void hold_poll(struct lws *wsi, struct conn *c, eio_session_t *s) {
     c->s = s;
-    s->poll_get = wsi;
     lws_rx_flow_control(wsi, 0);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     c->closed_ev = event_new(tp.base, lws_get_socket_fd(wsi), EV_READ | EV_CLOSED, held_closed_cb, wsi);
     if (c->closed_ev) event_add(c->closed_ev, NULL);
 }
 
-void tp_poll_answer(struct lws *wsi, const char *body, size_t len) {
+/* eio_transport_ops_t.poll_answer: the engine answers a held GET. */
+static void poll_answer(void *conn, const char *body, size_t len, void *ud) {
+    (void)ud;
+    struct lws *wsi = conn;
     struct conn *c = lws_wsi_user(wsi);
     if (c->closed_ev) {
         event_free(c->closed_ev);
@@ -351,7 +360,10 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg) {
     tp.last_flush_us = (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 
-void tp_ws_want_write(struct lws *wsi) {
+/* eio_transport_ops_t.ws_want_write: put the connection on the flush list. */
+static void ws_want_write(void *conn, void *ud) {
+    (void)ud;
+    struct lws *wsi = conn;
     struct conn *c = lws_wsi_user(wsi);
     if (!c || !c->wsi || !tp.flush_ev) {
         lws_callback_on_writable(wsi);
@@ -377,7 +389,11 @@ void tp_ws_want_write(struct lws *wsi) {
     }
 }
 
-void tp_close(struct lws *wsi) {
+/* eio_transport_ops_t.close: the engine drops a WebSocket (session closed,
+ * or a probe given up); it is closed from its next writable callback. */
+static void conn_close(void *conn, void *ud) {
+    (void)ud;
+    struct lws *wsi = conn;
     struct conn *c = lws_wsi_user(wsi);
     c->s = NULL;
     c->kill = 1;
@@ -446,152 +462,57 @@ static char *capture_handshake(struct lws *wsi, const char *peer, const eio_opti
 
 /* ------------------------------------------------------------- HTTP */
 
-static int process_post_body(struct lws *wsi, struct conn *c);
+/* The Engine.IO query arguments of a request, parsed into fixed buffers (an
+ * argument too long for its buffer counts as absent). */
+struct query {
+    char transport[16], sid[32], eio[8];
+    eio_query_t q;
+};
 
-static int on_http(struct lws *wsi, struct conn *c, const char *path) {
-    /* A keep-alive connection reuses its conn for each request. */
-    resp_free(c->resp);
-    sbuf_free(&c->rx);
-    memset(c, 0, sizeof *c);
+static const eio_query_t *parse_query(struct lws *wsi, struct query *b) {
+    b->q.transport = query_arg(wsi, "transport", b->transport, sizeof b->transport) >= 0 ? b->transport : NULL;
+    b->q.sid = query_arg(wsi, "sid", b->sid, sizeof b->sid) >= 0 ? b->sid : NULL;
+    b->q.eio = query_arg(wsi, "EIO", b->eio, sizeof b->eio) >= 0 ? b->eio : NULL;
+    return &b->q;
+}
+
+/* The endpoints outside Engine.IO: /healthz, /metrics, /readyz.  Returns 1
+ * when path was one of them (answered), else 0. */
+static int http_builtin(struct lws *wsi, struct conn *c, const char *path) {
     if (strcmp(path, "/healthz") == 0) {
         answer_simple(wsi, c, 200, "application/json", "{\"ok\":true}", 0);
-        return 0;
+        return 1;
     }
     if (strcmp(path, "/metrics") == 0 && tp.metrics) {
         char *m = tp.metrics(tp.metrics_ud);
         answer_simple(wsi, c, m ? 200 : 500, "application/json", m ? m : "{}", 0);
         free(m);
-        return 0;
+        return 1;
     }
     if (strcmp(path, "/readyz") == 0) {
         int ok = !tp.ready || tp.ready(tp.ready_ud);
         answer_simple(wsi, c, ok ? 200 : 503, "application/json", ok ? "{\"ready\":true}" : "{\"ready\":false}", 0);
-        return 0;
+        return 1;
     }
-    eio_server_t *srv = server_for_path(path);
-    if (!srv) {
-        /* what Node's http server answers for a path no handler claims */
-        answer_simple(wsi, c, 404, NULL, "", 0);
-        return 0;
-    }
-    c->srv = srv;
-    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-    int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+    return 0;
+}
 
-    if (is_options && srv->opt.cors.enabled) {
-        struct resp *r = resp_new(204, NULL);
-        if (!r) return -1;
-        resp_cors(r, wsi, &srv->opt.cors, 1);
-        r->ready = 1;
-        resp_send(wsi, c, r);
-        return 0;
-    }
+/* CORS preflight (OPTIONS on an endpoint with CORS enabled): 204. */
+static int http_preflight(struct lws *wsi, struct conn *c) {
+    struct resp *r = resp_new(204, NULL);
+    if (!r) return -1;
+    resp_cors(r, wsi, &c->srv->opt.cors, 1);
+    r->ready = 1;
+    resp_send(wsi, c, r);
+    return 0;
+}
 
-    char transport[16], sid[32], eio[8];
-    int has_transport = query_arg(wsi, "transport", transport, sizeof transport) >= 0;
-    int polling = has_transport && strcmp(transport, "polling") == 0;
-    if (!polling || !srv->opt.allow_polling) {
-        /* A plain GET with transport=websocket is not an upgrade: Bad request. */
-        int known_ws = has_transport && strcmp(transport, "websocket") == 0 && srv->opt.allow_websocket;
-        answer_error(wsi, c, known_ws ? EIO_ERR_BAD_REQUEST : EIO_ERR_TRANSPORT_UNKNOWN);
-        return 0;
-    }
-    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
-        eio_session_t *s = eio_session_find(srv, sid);
-        if (!s) {
-            answer_error(wsi, c, EIO_ERR_UNKNOWN_SID);
-            return 0;
-        }
-        if (s->transport != EIO_TRANSPORT_POLLING) {
-            answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
-            return 0;
-        }
-        if (is_get) {
-            if (s->state == EIO_CLOSING && !s->poll_get && !s->q_len) {
-                /* a close is pending and everything was delivered: "1" */
-                struct resp *r = resp_new(200, "text/plain; charset=UTF-8");
-                if (!r) return -1;
-                resp_cors(r, wsi, &srv->opt.cors, 0);
-                c->resp = r;
-                hold_poll(wsi, c, s);
-                eio_close(s, s->close_reason);
-                return 0;
-            }
-            if (s->poll_get) {
-                log_warn("transport", "session %s: overlapping polls, closing", s->sid);
-                eio_close(s, "transport error");
-                answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
-                return 0;
-            }
-            struct resp *r = resp_new(200, "text/plain; charset=UTF-8");
-            if (!r) return -1;
-            resp_cors(r, wsi, &srv->opt.cors, 0);
-            c->resp = r;
-            if (s->q_len && !s->upgrading) {
-                sbuf_t b = SBUF_INIT;
-                eio_take_polling_payload(s, &b, (size_t)-1);
-                resp_body(r, b.data, b.len);
-                sbuf_free(&b);
-                lws_callback_on_writable(wsi);
-            } else if (s->upgrading) {
-                resp_body(r, "6", 1);
-                lws_callback_on_writable(wsi);
-            } else {
-                hold_poll(wsi, c, s);
-            }
-            return 0;
-        }
-        if (is_post) {
-            char te[64];
-            if (header_copy(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0) {
-                /* lws 4.1 cannot read chunked request bodies (trap 6). */
-                answer_simple(wsi, c, 411, "application/json",
-                              "{\"code\":3,\"message\":\"Bad request\"}", 1);
-                return 0;
-            }
-            char cl[32];
-            long long len = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0
-                                ? strtoll(cl, NULL, 10) : 0;
-            if (len < 0 || (unsigned long long)len > srv->opt.max_payload) {
-                /* Like Node: 413, and the client gives the session up.  The
-                 * body is read and dropped first: closing with it unread would
-                 * reset the connection before the client reads the status
-                 * (trap 7), unless it is absurdly large. */
-                log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
-                if (len < 0 || (unsigned long long)len / 64 > srv->opt.max_payload)
-                    answer_simple(wsi, c, 413, NULL, "", 1);
-                else
-                    c->rx_too_big = 1; /* body callbacks drop it; answered at completion */
-                return 0;
-            }
-            char ctype[128];
-            if (header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype) > 0 &&
-                strncmp(ctype, "application/octet-stream", 24) == 0) {
-                /* Engine.IO v4 polling payloads are text (binary is base64). */
-                log_info("transport", "session %s: binary POST body, closing", s->sid);
-                eio_close(s, "transport error");
-                answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
-                return 0;
-            }
-            snprintf(c->sid, sizeof c->sid, "%s", s->sid);
-            if (len == 0) return process_post_body(wsi, c);
-            return 0; /* body follows in LWS_CALLBACK_HTTP_BODY */
-        }
-        answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
-        return 0;
-    }
-    if (!is_get) {
-        answer_error(wsi, c, EIO_ERR_BAD_HANDSHAKE_METHOD);
-        return 0;
-    }
-    if (query_arg(wsi, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) {
-        answer_error(wsi, c, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
-        return 0;
-    }
+/* A polling handshake: the open packet is the answer, with the cookie. */
+static int http_handshake(struct lws *wsi, struct conn *c) {
+    eio_server_t *srv = c->srv;
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_POLLING, capture_handshake(wsi, peer, &srv->opt));
+    eio_session_t *s = eio_session_open(srv, NULL, capture_handshake(wsi, peer, &srv->opt));
     if (!s) {
         answer_error(wsi, c, EIO_ERR_FORBIDDEN);
         return 0;
@@ -608,32 +529,107 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     return 0;
 }
 
-static int post_packet_cb(void *ud, char type, const char *data, size_t len) {
-    eio_session_t *s = ud;
-    return eio_on_packet(s, 0, type, (const unsigned char *)data, len) < 0 ? 1 : 0;
+/* A polling GET: the engine says answer now, hold, or refuse. */
+static int http_poll(struct lws *wsi, struct conn *c, eio_session_t *s) {
+    /* prepared first: once the engine holds the poll, failing is no option */
+    struct resp *r = resp_new(200, "text/plain; charset=UTF-8");
+    if (!r) return -1;
+    sbuf_t b = SBUF_INIT;
+    int err = EIO_ERR_BAD_REQUEST;
+    eio_poll_verdict_t v = eio_poll_request(s, wsi, &b, &err); /* s may be closed after this */
+    if (v == EIO_POLL_ERROR) {
+        resp_free(r);
+        answer_error(wsi, c, err);
+        return 0;
+    }
+    resp_cors(r, wsi, &c->srv->opt.cors, 0);
+    c->resp = r;
+    if (v == EIO_POLL_HOLD) {
+        hold_poll(wsi, c, s);
+        return 0;
+    }
+    resp_body(r, b.data, b.len);
+    sbuf_free(&b);
+    lws_callback_on_writable(wsi);
+    return 0;
 }
 
-static int process_post_body(struct lws *wsi, struct conn *c) {
-    eio_session_t *s = eio_session_find(c->srv, c->sid);
-    if (!s) {
-        answer_error(wsi, c, EIO_ERR_UNKNOWN_SID);
+static int http_post_body(struct lws *wsi, struct conn *c);
+
+/* A polling POST's headers: the body is read (LWS_CALLBACK_HTTP_BODY) unless
+ * it is refused here. */
+static int http_post(struct lws *wsi, struct conn *c, eio_session_t *s) {
+    char te[64];
+    if (header_copy(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0) {
+        /* lws 4.1 cannot read chunked request bodies (trap 6). */
+        answer_simple(wsi, c, 411, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 1);
         return 0;
     }
-    int rc = eio_payload_decode(c->rx.data ? c->rx.data : "", c->rx.len, post_packet_cb, s);
+    size_t max = c->srv->opt.max_payload;
+    char cl[32];
+    long long len = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0 ? strtoll(cl, NULL, 10) : 0;
+    if (len < 0 || (unsigned long long)len > max) {
+        /* Like Node: 413, and the client gives the session up.  The body is
+         * read and dropped first: closing with it unread would reset the
+         * connection before the client reads the status (trap 7), unless it
+         * is absurdly large. */
+        log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
+        if (len < 0 || (unsigned long long)len / 64 > max)
+            answer_simple(wsi, c, 413, NULL, "", 1);
+        else
+            c->rx_too_big = 1; /* body callbacks drop it; answered at completion */
+        return 0;
+    }
+    char ctype[128];
+    int binary = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof ctype) > 0 &&
+                 strncmp(ctype, "application/octet-stream", 24) == 0;
+    int err = eio_post_begin(s, binary);
+    if (err != EIO_ERR_NONE) {
+        answer_error(wsi, c, err);
+        return 0;
+    }
+    snprintf(c->sid, sizeof c->sid, "%s", s->sid);
+    if (len == 0) return http_post_body(wsi, c);
+    return 0; /* body follows in LWS_CALLBACK_HTTP_BODY */
+}
+
+/* A POST body is complete: the engine takes its packets. */
+static int http_post_body(struct lws *wsi, struct conn *c) {
+    int err = eio_post_body(c->srv, c->sid, c->rx.data ? c->rx.data : "", c->rx.len);
     sbuf_free(&c->rx);
-    if (rc < 0) {
-        /* Node closes the session on a payload it cannot parse and still
-         * answers the request. */
-        s = eio_session_find(c->srv, c->sid);
-        if (s) {
-            log_info("transport", "session %s: malformed polling payload, closing", s->sid);
-            eio_close(s, "parse error");
-        }
-        answer_error(wsi, c, EIO_ERR_BAD_REQUEST);
+    if (err != EIO_ERR_NONE) answer_error(wsi, c, err);
+    else answer_simple(wsi, c, 200, "text/html", "ok", 0);
+    return 0;
+}
+
+/* One HTTP request: route it, then answer a preflight, or ask the engine
+ * what the polling request is and run the matching step. */
+static int on_http(struct lws *wsi, struct conn *c, const char *path) {
+    /* A keep-alive connection reuses its conn for each request. */
+    resp_free(c->resp);
+    sbuf_free(&c->rx);
+    memset(c, 0, sizeof *c);
+    if (http_builtin(wsi, c, path)) return 0;
+    c->srv = server_for_path(path);
+    if (!c->srv) {
+        /* what Node's http server answers for a path no handler claims */
+        answer_simple(wsi, c, 404, NULL, "", 0);
         return 0;
     }
-    answer_simple(wsi, c, 200, "text/html", "ok", 0);
-    return 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0 && c->srv->opt.cors.enabled)
+        return http_preflight(wsi, c);
+    int method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0    ? EIO_METHOD_GET
+                 : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ? EIO_METHOD_POST
+                                                                     : EIO_METHOD_OTHER;
+    struct query qb;
+    eio_session_t *s;
+    int err = eio_polling_check(c->srv, method, parse_query(wsi, &qb), &s);
+    if (err != EIO_ERR_NONE) {
+        answer_error(wsi, c, err);
+        return 0;
+    }
+    if (!s) return http_handshake(wsi, c);
+    return method == EIO_METHOD_GET ? http_poll(wsi, c, s) : http_post(wsi, c, s);
 }
 
 /* --------------------------------------------------------- WebSocket */
@@ -657,19 +653,9 @@ static int ws_filter(struct lws *wsi, struct conn *c) {
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
     if (!srv) return -1;
-    char transport[16], sid[32], eio[8];
-    if (!srv->opt.allow_websocket || query_arg(wsi, "transport", transport, sizeof transport) < 0 ||
-        strcmp(transport, "websocket") != 0)
-        return ws_reject(wsi, EIO_ERR_TRANSPORT_UNKNOWN);
-    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
-        /* An unknown sid is refused; a known one that cannot upgrade (already
-         * upgraded, or probing) is accepted and closed, as Node does. */
-        if (!eio_session_find(srv, sid)) return ws_reject(wsi, EIO_ERR_UNKNOWN_SID);
-        c->srv = srv;
-        return 0;
-    }
-    if (query_arg(wsi, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0)
-        return ws_reject(wsi, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+    struct query qb;
+    int err = eio_websocket_check(srv, parse_query(wsi, &qb));
+    if (err != EIO_ERR_NONE) return ws_reject(wsi, err);
     c->srv = srv;
     return 0;
 }
@@ -682,21 +668,18 @@ static int ws_established(struct lws *wsi, struct conn *c) {
     if (!srv) return -1;
     c->srv = srv;
     if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
-        eio_session_t *s = eio_session_find(srv, sid);
-        if (!s || s->transport != EIO_TRANSPORT_POLLING || s->ws || !srv->opt.allow_upgrades) {
+        /* a probe: the engine attaches it, or it is closed */
+        c->s = eio_ws_upgrade(srv, sid, wsi);
+        if (!c->s) {
             c->kill = 1;
             lws_callback_on_writable(wsi);
-            return 0;
         }
-        s->ws = wsi;
-        c->s = s;
         return 0;
     }
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    eio_session_t *s = eio_session_open(srv, EIO_TRANSPORT_WEBSOCKET, capture_handshake(wsi, peer, &srv->opt));
+    eio_session_t *s = eio_session_open(srv, wsi, capture_handshake(wsi, peer, &srv->opt));
     if (!s) return -1;
-    s->ws = wsi;
     c->s = s;
     lws_callback_on_writable(wsi);
     return 0;
@@ -724,15 +707,7 @@ static int ws_receive(struct lws *wsi, struct conn *c, const unsigned char *in, 
     } else if (len > max) {
         goto too_big;
     }
-    int rc;
-    if (c->rx_binary) {
-        rc = eio_on_packet(s, 1, 'b', msg, msg_len);
-    } else if (msg_len == 0) {
-        eio_close(s, "parse error");
-        rc = -1;
-    } else {
-        rc = eio_on_packet(s, 1, (char)msg[0], msg + 1, msg_len - 1);
-    }
+    int rc = eio_ws_message(s, msg, msg_len, c->rx_binary);
     if (c->rx.cap > 4096) sbuf_free(&c->rx);
     else sbuf_reset(&c->rx);
     return rc < 0 ? -1 : 0;
@@ -740,8 +715,7 @@ too_big:
     log_info("transport", "session %s: websocket message over maxPayload (%zu), closing", s->sid, max);
     sbuf_free(&c->rx);
     c->s = NULL;
-    if (s->ws == wsi) s->ws = NULL;
-    if (s->transport == EIO_TRANSPORT_WEBSOCKET) eio_close(s, "transport error");
+    eio_ws_detach(s, wsi, "transport error");
     lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
     return -1;
 }
@@ -799,11 +773,13 @@ static int ws_writable(struct lws *wsi, struct conn *c) {
     eio_session_t *s = c->s;
     if (!s) return 0;
     if (s->transport != EIO_TRANSPORT_WEBSOCKET) {
-        if (s->probe_reply) {
-            s->probe_reply = 0;
-            unsigned char b[LWS_PRE + 8];
-            memcpy(b + LWS_PRE, "3probe", 6);
-            if (lws_write(wsi, b + LWS_PRE, 6, LWS_WRITE_TEXT) < 0) return -1;
+        /* a probe carries only its reply; the queue goes to the polling side */
+        const char *reply = eio_take_probe_reply(s);
+        if (reply) {
+            unsigned char b[LWS_PRE + 16];
+            size_t n = strlen(reply);
+            memcpy(b + LWS_PRE, reply, n);
+            if (lws_write(wsi, b + LWS_PRE, n, LWS_WRITE_TEXT) < 0) return -1;
         }
         return 0;
     }
@@ -833,7 +809,7 @@ static int ws_writable(struct lws *wsi, struct conn *c) {
         }
     }
     if (s->q_len) lws_callback_on_writable(wsi);
-    else if (s->state == EIO_CLOSING) eio_close(s, s->close_reason); /* drained: close now */
+    else eio_ws_drained(s); /* may close (and free) s */
     return 0;
 }
 
@@ -852,8 +828,8 @@ static void conn_cleanup(struct lws *wsi, struct conn *c) {
     eio_session_t *s = c->s;
     c->s = NULL;
     if (s) {
-        if (c->is_ws) eio_on_ws_closed(s, wsi);
-        else eio_on_poll_closed(s, wsi);
+        if (c->is_ws) eio_ws_detach(s, wsi, "transport close");
+        else eio_poll_detach(s, wsi);
     }
 }
 
@@ -878,7 +854,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return 0;
         }
         if (!c->sid[0]) return 0;
-        return process_post_body(wsi, c);
+        return http_post_body(wsi, c);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return write_resp(wsi, c);
     case LWS_CALLBACK_CLOSED_HTTP:
@@ -905,7 +881,15 @@ static struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* What the engine may ask of this module, installed on every endpoint. */
+static const eio_transport_ops_t tp_ops = {
+    .ws_want_write = ws_want_write,
+    .poll_answer = poll_answer,
+    .close = conn_close,
+};
+
 int tp_start(struct event_base *base, const tp_options_t *opt) {
+    for (eio_server_t *s = opt->servers; s; s = s->next) eio_server_set_transport(s, &tp_ops, NULL);
     tp.base = base;
     tp.servers = opt->servers;
     tp.ready = opt->ready;

@@ -3,10 +3,16 @@
  * Engine.IO polling requests (GET/POST/OPTIONS) and WebSocket connections of
  * every Engine.IO endpoint (eio_server_t), plus /healthz.
  *
- * The engine calls back into this module when a session has something to
- * write or must be closed; those calls may come from libevent timers or Redis
- * callbacks, outside lws's own service, so they only use the lws calls the
- * shared notes found safe there.
+ * This module sits above the engine: it includes engine.h and calls it for
+ * every Engine.IO decision.  The engine calls back down only through the
+ * eio_transport_ops_t table tp_start() installs on each endpoint (make a
+ * WebSocket write, answer a held poll, close a connection); those calls may
+ * come from libevent timers or Redis callbacks, outside lws's own service,
+ * so they only use the lws calls the shared notes found safe there.
+ *
+ * Ownership: the endpoints stay the caller's; tp_stop() must run before they
+ * are freed (it closes every connection, detaching them from their
+ * sessions).
  */
 #ifndef SIO_TRANSPORT_H
 #define SIO_TRANSPORT_H
@@ -27,16 +33,10 @@ typedef struct tp_options {
     void *ready_ud;
 } tp_options_t;
 
-/* Starts listening; returns 0 or -1 (logged). */
+/* Installs the transport on every endpoint of opt->servers and starts
+ * listening; returns 0 or -1 (logged). */
 int tp_start(struct event_base *base, const tp_options_t *opt);
 /* Stops listening and closes every connection (from outside lws service). */
 void tp_stop(void);
-
-/* The session's WebSocket has frames to write. */
-void tp_ws_want_write(struct lws *wsi);
-/* Answers a held polling GET with this body (copied) and lets it go. */
-void tp_poll_answer(struct lws *wsi, const char *body, size_t len);
-/* Closes a connection the engine no longer wants (ws at close, or a probe). */
-void tp_close(struct lws *wsi);
 
 #endif
