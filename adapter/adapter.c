@@ -20,14 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../broker/json_out.h"
+#include "../codec/json_out.h"
 #include "../broker/rules.h"
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/sbuf.h"
-#include "msgpack_check.h"
+#include "../codec/msgpack_check.h"
 #include "protocol.h"
-#include "msgpack_codec.h"
+#include "../codec/msgpack_codec.h"
 
 
 #define BACKOFF_MIN_MS 100

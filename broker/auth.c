@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "eio_codec.h"
+#include "../codec/base64.h"
 
 enum { FROM_AUTH, FROM_QUERY, FROM_HEADER };
 
@@ -197,7 +197,7 @@ static int header_alg_is(const char *token, const char *want) {
     size_t n = (size_t)(dot - token);
     for (size_t i = 0; i < n; i++) b64[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
     unsigned char json[1600];
-    long m = eio_base64_decode(b64, n, json);
+    long m = b64_decode(b64, n, json);
     if (m <= 0) return 0;
     json_t *h = json_loadb((const char *)json, (size_t)m, 0, NULL);
     const char *alg = json_string_value(json_object_get(h, "alg"));

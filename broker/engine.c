@@ -23,7 +23,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/sbuf.h"
-#include "eio_codec.h"
+#include "../codec/eio_codec.h"
 #include "transport.h"
 
 static const char *const error_messages[] = {

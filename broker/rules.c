@@ -20,7 +20,7 @@
 #include "../common/log.h"
 #include "../common/sbuf.h"
 #include "auth.h"
-#include "json_out.h"
+#include "../codec/json_out.h"
 #include "template.h"
 
 enum { A_JOIN, A_LEAVE, A_LEAVE_MATCHING, A_EMIT, A_ACK, A_FORWARD, A_REQUIRE, A_RATE_LIMIT };

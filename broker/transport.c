@@ -39,8 +39,8 @@
 
 #include "../common/log.h"
 #include "../common/sbuf.h"
-#include "eio_codec.h"
-#include "json_out.h"
+#include "../codec/eio_codec.h"
+#include "../codec/json_out.h"
 
 #define WS_RX_BUFFER 512       /* per-connection receive buffer: dominates idle memory;
                                   larger messages are reassembled from pieces */

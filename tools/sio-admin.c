@@ -47,11 +47,11 @@
 #include <jansson.h>
 #include <msgpack.h>
 
-#include "../adapter/msgpack_check.h"
+#include "../codec/msgpack_check.h"
 #include "../adapter/protocol.h"
-#include "../adapter/msgpack_codec.h"
-#include "../broker/json_out.h"
-#include "../broker/sio_codec.h"
+#include "../codec/msgpack_codec.h"
+#include "../codec/json_out.h"
+#include "../codec/sio_codec.h"
 #include "../common/ids.h"
 #include "../common/sbuf.h"
 

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter/msgpack_codec.h"
-#include "broker/json_out.h"
+#include "codec/msgpack_codec.h"
+#include "codec/json_out.h"
 
 #define MAX_FRAMES 16
 

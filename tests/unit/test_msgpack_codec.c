@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter/msgpack_codec.h"
-#include "broker/json_out.h"
+#include "codec/msgpack_codec.h"
+#include "codec/json_out.h"
 #include "vectors/notepack_vectors.h"
 
 /* msgpack-c allocates room for every element an array or map header
