@@ -22,7 +22,7 @@
  *    answer; PUBLISH's reply (how many subscribers got it) is all we learn.
  *  - emit publishes the msgpack [uid, packet, opts] on <key>#<nsp># or, for
  *    exactly one room, <key>#<nsp>#<room>#, byte for byte as the emitter
- *    (adapter/msgpack_codec packs as notepack.io does).
+ *    (codec/msgpack_codec packs as notepack.io does).
  *
  * Two synchronous hiredis connections: `sub` SUBSCRIBEd to the response
  * channels and read with poll() against one deadline (so --timeout bounds the
@@ -47,10 +47,10 @@
 #include <jansson.h>
 #include <msgpack.h>
 
-#include "../codec/msgpack_check.h"
 #include "../adapter/protocol.h"
-#include "../codec/msgpack_codec.h"
 #include "../codec/json_out.h"
+#include "../codec/msgpack_check.h"
+#include "../codec/msgpack_codec.h"
 #include "../codec/sio_codec.h"
 #include "../common/ids.h"
 #include "../common/redis_url.h"

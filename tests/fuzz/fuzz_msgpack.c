@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for adapter/msgpack_codec, which reads every message
+ * libFuzzer target for codec/msgpack_codec, which reads every message
  * other nodes (and anything else with access to Redis) publish.
  *
  * Arbitrary bytes go through msgpack-c's msgpack_unpack_next, as the

@@ -1,5 +1,5 @@
 /*
- * Unit tests for adapter/msgpack_codec.
+ * Unit tests for codec/msgpack_codec.
  *
  * Most expectations come from Node: vectors/notepack_vectors.h is written
  * by vectors/make_vectors.mjs with the real notepack.io and socket.io-parser,
