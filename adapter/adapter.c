@@ -20,14 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../broker/json_out.h"
+#include "../codec/json_out.h"
 #include "../broker/rules.h"
 #include "../common/ids.h"
 #include "../common/log.h"
+#include "../common/redis_url.h"
 #include "../common/sbuf.h"
-#include "msgpack_check.h"
+#include "../codec/msgpack_check.h"
 #include "protocol.h"
-#include "msgpack_codec.h"
+#include "../codec/msgpack_codec.h"
 
 
 #define BACKOFF_MIN_MS 100
@@ -57,8 +58,7 @@ struct adapter {
     char *key;
     uint32_t requests_timeout_ms;
     int specific;
-    char *host, *user, *password;
-    int port, db;
+    redis_url_t redis;               /* where and as whom to connect */
     redisAsyncContext *pub, *sub;
     int pub_up, sub_up;
     int was_up;                 /* for transition logs */
@@ -71,86 +71,6 @@ struct adapter {
     adapter_stats_t stats;
     int closing;
 };
-
-/* ------------------------------------------------------------------ URL */
-
-static int hexval(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-static char *url_decode(const char *s, size_t n) {
-    char *out = malloc(n + 1), *o = out;
-    if (!out) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-int adapter_parse_url(const char *url, char **host, int *port, char **user, char **password, int *db, char *err,
-                      size_t errlen) {
-    *host = NULL;
-    *user = NULL;
-    *password = NULL;
-    *port = 6379;
-    *db = 0;
-    const char *p = url;
-    if (strncmp(p, "redis://", 8) != 0) {
-        snprintf(err, errlen, "'%s' is not a redis:// URL", url);
-        return -1;
-    }
-    p += 8;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        /* user:password, percent-decoded as node-redis does */
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            if (colon > p) *user = url_decode(p, (size_t)(colon - p));
-            if (at > colon + 1) *password = url_decode(colon + 1, (size_t)(at - colon - 1));
-        } else if (at > p) {
-            *password = url_decode(p, (size_t)(at - p));
-        }
-        p = at + 1;
-    }
-    const char *end = p + strcspn(p, ":/");
-    if (end == p) {
-        *host = strdup("127.0.0.1");
-    } else {
-        *host = strndup(p, (size_t)(end - p));
-    }
-    p = end;
-    if (*p == ':') {
-        char *e;
-        long v = strtol(p + 1, &e, 10);
-        if (e == p + 1 || v < 1 || v > 65535) goto bad;
-        *port = (int)v;
-        p = e;
-    }
-    if (*p == '/') {
-        if (p[1]) {
-            char *e;
-            long v = strtol(p + 1, &e, 10);
-            if (*e || v < 0 || v > 1000000) goto bad;
-            *db = (int)v;
-        }
-    } else if (*p) {
-        goto bad;
-    }
-    return 0;
-bad:
-    snprintf(err, errlen, "'%s' is not of the form redis://[[user]:password@]host:port[/db]", url);
-    free(*host);
-    free(*user);
-    free(*password);
-    *host = *user = *password = NULL;
-    return -1;
-}
 
 /* ---------------------------------------------------------- publishing */
 
@@ -827,11 +747,11 @@ static void log_transition(adapter_t *a) {
     if (up == a->was_up) return;
     a->was_up = up;
     if (up) {
-        log_info("adapter", "redis %s:%d: connected and subscribed (node %s)", a->host, a->port, a->uid);
+        log_info("adapter", "redis %s:%d: connected and subscribed (node %s)", a->redis.host, a->redis.port, a->uid);
         a->backoff_ms = BACKOFF_MIN_MS;
     } else {
         log_warn("adapter", "redis %s:%d: connection lost; local delivery continues, publishes are buffered",
-                 a->host, a->port);
+                 a->redis.host, a->redis.port);
     }
 }
 
@@ -839,7 +759,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     adapter_t *a = ac->data;
     int is_sub = ac == a->sub;
     if (status != REDIS_OK) {
-        log_warn("adapter", "redis %s:%d: %s connection failed: %s; retrying in %u ms", a->host, a->port,
+        log_warn("adapter", "redis %s:%d: %s connection failed: %s; retrying in %u ms", a->redis.host, a->redis.port,
                  is_sub ? "subscriber" : "publisher", ac->errstr, a->backoff_ms);
         if (is_sub) a->sub = NULL;
         else a->pub = NULL;
@@ -875,7 +795,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     }
     if (a->closing) return;
     if (status != REDIS_OK)
-        log_warn("adapter", "redis %s:%d: %s disconnected: %s", a->host, a->port, is_sub ? "subscriber" : "publisher",
+        log_warn("adapter", "redis %s:%d: %s disconnected: %s", a->redis.host, a->redis.port, is_sub ? "subscriber" : "publisher",
                  ac->errstr[0] ? ac->errstr : "connection closed");
     log_transition(a);
     schedule_retry(a);
@@ -886,13 +806,13 @@ static void on_auth(redisAsyncContext *ac, void *r, void *priv) {
     redisReply *reply = r;
     adapter_t *a = ac->data;
     if (reply && reply->type == REDIS_REPLY_ERROR)
-        log_error("adapter", "redis %s:%d: AUTH/SELECT refused: %s", a->host, a->port, reply->str);
+        log_error("adapter", "redis %s:%d: AUTH/SELECT refused: %s", a->redis.host, a->redis.port, reply->str);
 }
 
 static redisAsyncContext *open_conn(adapter_t *a, int is_sub) {
-    redisAsyncContext *ac = redisAsyncConnect(a->host, a->port);
+    redisAsyncContext *ac = redisAsyncConnect(a->redis.host, a->redis.port);
     if (!ac || ac->err) {
-        log_warn("adapter", "redis %s:%d: cannot connect: %s", a->host, a->port, ac ? ac->errstr : "out of memory");
+        log_warn("adapter", "redis %s:%d: cannot connect: %s", a->redis.host, a->redis.port, ac ? ac->errstr : "out of memory");
         if (ac) redisAsyncFree(ac);
         schedule_retry(a);
         return NULL;
@@ -901,9 +821,10 @@ static redisAsyncContext *open_conn(adapter_t *a, int is_sub) {
     redisLibeventAttach(ac, a->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    if (a->password && a->user) redisAsyncCommand(ac, on_auth, NULL, "AUTH %s %s", a->user, a->password);
-    else if (a->password) redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", a->password);
-    if (a->db) redisAsyncCommand(ac, on_auth, NULL, "SELECT %d", a->db);
+    const char *auth[3];
+    int n_auth = redis_url_auth_argv(&a->redis, auth);
+    if (n_auth) redisAsyncCommandArgv(ac, on_auth, NULL, n_auth, auth, NULL);
+    if (a->redis.db) redisAsyncCommand(ac, on_auth, NULL, "SELECT %d", a->redis.db);
     (void)is_sub;
     return ac;
 }
@@ -931,7 +852,11 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
                        size_t errlen) {
     adapter_t *a = calloc(1, sizeof *a);
     if (!a) return NULL;
-    if (adapter_parse_url(opt->url, &a->host, &a->port, &a->user, &a->password, &a->db, err, errlen) < 0) {
+    char why[160];
+    if (redis_url_parse(opt->url, &a->redis, why, sizeof why) < 0 || a->redis.tls) {
+        snprintf(err, errlen, "invalid Redis URL '%s': %s", opt->url,
+                 a->redis.tls ? "TLS (rediss://) is not supported" : why);
+        redis_url_free(&a->redis);
         free(a);
         return NULL;
     }
@@ -997,9 +922,7 @@ void adapter_free(adapter_t *a) {
     }
     free(a->chans);
     free(a->key);
-    free(a->host);
-    free(a->user);
-    free(a->password);
+    redis_url_free(&a->redis);
     free(a);
 }
 

@@ -28,7 +28,7 @@
 typedef struct adapter adapter_t;
 
 typedef struct adapter_options {
-    const char *url;                 /* redis://[:password@]host:port[/db] */
+    const char *url;                 /* redis://[[user][:password]@]host[:port][/db], see redis_url.h */
     const char *key;                 /* channel prefix, default "socket.io" */
     uint32_t requests_timeout_ms;    /* default 5000 */
     int specific_response_channel;   /* publishOnSpecificResponseChannel */
@@ -41,12 +41,6 @@ typedef struct adapter_stats {
     uint64_t ignored;                /* malformed or foreign messages dropped */
     uint64_t buffered_dropped;       /* publishes lost to a full buffer */
 } adapter_stats_t;
-
-/* Parses redis://[[user]:password@]host[:port][/db] (user and password
- * percent-decoded, as node-redis reads them).  Returns 0 or -1 with a
- * reason in err; the strings are the caller's to free. */
-int adapter_parse_url(const char *url, char **host, int *port, char **user, char **password, int *db,
-                      char *err, size_t errlen);
 
 /* Creates the adapter for every namespace of srv and installs itself as
  * srv's publish hook; connects in the background. */

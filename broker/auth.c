@@ -9,7 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "eio_codec.h"
+#include "../codec/base64.h"
+#include "../common/cfg_keys.h"
 
 enum { FROM_AUTH, FROM_QUERY, FROM_HEADER };
 
@@ -67,15 +68,8 @@ auth_jwt_t *auth_jwt_compile(const json_t *cfg, const char *path, char *err, siz
         fail(err, errlen, path, "auth must be an object {jwt, error}");
         goto bad;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)cfg, k, v) {
-        if (strcmp(k, "jwt") && strcmp(k, "error")) {
-            snprintf(p, sizeof p, "%s.%s", path, k);
-            fail(err, errlen, p, "unknown key (expected jwt, error)");
-            goto bad;
-        }
-    }
+    static const char *const top_keys[] = {"jwt", "error", NULL};
+    if (cfg_check_keys(cfg, top_keys, path, "jwt, error", err, errlen) < 0) goto bad;
     const json_t *e = json_object_get(cfg, "error");
     if (e && !json_is_string(e)) {
         snprintf(p, sizeof p, "%s.error", path);
@@ -91,17 +85,7 @@ auth_jwt_t *auth_jwt_compile(const json_t *cfg, const char *path, char *err, siz
     }
     static const char *const keys[] = {"algorithm", "secret_env", "public_key_file", "token_from", "leeway",
                                        "issuer", "audience", "require_sub", NULL};
-    json_object_foreach((json_t *)j, k, v) {
-        int ok = 0;
-        for (const char *const *x = keys; *x; x++)
-            if (strcmp(*x, k) == 0) ok = 1;
-        if (!ok) {
-            char pk[600];
-            snprintf(pk, sizeof pk, "%s.%s", p, k);
-            fail(err, errlen, pk, "unknown key");
-            goto bad;
-        }
-    }
+    if (cfg_check_keys(j, keys, p, NULL, err, errlen) < 0) goto bad;
     const char *alg = json_string_value(json_object_get(j, "algorithm"));
     if (!alg) alg = "HS256";
     if (strcmp(alg, "HS256") == 0) a->alg = JWT_ALG_HS256;
@@ -160,6 +144,7 @@ auth_jwt_t *auth_jwt_compile(const json_t *cfg, const char *path, char *err, siz
             goto bad;
         }
         size_t i;
+        json_t *v;
         json_array_foreach(from, i, v) {
             const char *s = json_string_value(v);
             if (s && strcmp(s, "auth.token") == 0) a->from[a->n_from++] = FROM_AUTH;
@@ -197,7 +182,7 @@ static int header_alg_is(const char *token, const char *want) {
     size_t n = (size_t)(dot - token);
     for (size_t i = 0; i < n; i++) b64[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
     unsigned char json[1600];
-    long m = eio_base64_decode(b64, n, json);
+    long m = b64_decode(b64, n, json);
     if (m <= 0) return 0;
     json_t *h = json_loadb((const char *)json, (size_t)m, 0, NULL);
     const char *alg = json_string_value(json_object_get(h, "alg"));

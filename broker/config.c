@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cfg_keys.h"
+
 typedef struct vctx {
     const char *file;
     char *err;
@@ -19,21 +21,12 @@ static int fail(vctx_t *v, const char *path, const char *reason) {
     return -1;
 }
 
+/* The unknown-key check of cfg_keys, with the file name in front. */
 static int check_keys(vctx_t *v, const json_t *obj, const char *path, const char *const *allowed) {
-    const char *k;
-    json_t *x;
-    json_object_foreach((json_t *)obj, k, x) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            if (strcmp(*a, k) == 0) ok = 1;
-        if (!ok) {
-            char p[512], r[300];
-            snprintf(p, sizeof p, "%s.%s", path, k);
-            snprintf(r, sizeof r, "unknown key '%.200s'", k);
-            return fail(v, p, r);
-        }
-    }
-    return 0;
+    char e[600];
+    if (cfg_check_keys(obj, allowed, path, NULL, e, sizeof e) == 0) return 0;
+    snprintf(v->err, v->errlen, "%s: %s", v->file, e);
+    return -1;
 }
 
 /* Reads an optional integer in [min, max] into *out. */
@@ -317,25 +310,13 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     return 0;
 }
 
-static void free_eio(eio_options_t *o) {
-    free(o->path);
-    for (size_t i = 0; i < o->cors.n_origins; i++) free(o->cors.origins[i]);
-    free(o->cors.origins);
-    free(o->cookie.name);
-    free(o->cookie.path);
-    free(o->cookie.same_site);
-    for (size_t i = 0; i < o->n_extra_headers; i++) free(o->extra_headers[i]);
-    free(o->extra_headers);
-    memset(o, 0, sizeof *o);
-}
-
 void cfg_free(cfg_t *cfg) {
     free(cfg->file);
     free(cfg->host);
     free(cfg->redis_url);
     free(cfg->redis_key);
-    free_eio(&cfg->eio);
-    free_eio(&cfg->echo);
+    eio_options_free(&cfg->eio);
+    eio_options_free(&cfg->echo);
     for (size_t i = 0; i < cfg->n_nsps; i++) free(cfg->nsps[i].name);
     free(cfg->nsps);
     json_decref(cfg->root);

@@ -31,7 +31,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/sbuf.h"
-#include "eio_codec.h"
+#include "../codec/eio_codec.h"
 
 static const char *const error_messages[] = {
     "Transport unknown", "Session ID unknown", "Bad handshake method",
@@ -102,7 +102,7 @@ eio_server_t *eio_server_new(struct event_base *base, eio_options_t *opt, const 
     return srv;
 }
 
-static void free_options(eio_options_t *o) {
+void eio_options_free(eio_options_t *o) {
     free(o->path);
     for (size_t i = 0; i < o->cors.n_origins; i++) free(o->cors.origins[i]);
     free(o->cors.origins);
@@ -111,13 +111,14 @@ static void free_options(eio_options_t *o) {
     free(o->cookie.same_site);
     for (size_t i = 0; i < o->n_extra_headers; i++) free(o->extra_headers[i]);
     free(o->extra_headers);
+    memset(o, 0, sizeof *o);
 }
 
 void eio_server_free(eio_server_t *srv) {
     if (!srv) return;
     eio_session_t *s, *tmp;
     HASH_ITER(hh, srv->sessions, s, tmp) eio_close(s, "server shutting down");
-    free_options(&srv->opt);
+    eio_options_free(&srv->opt);
     free(srv);
 }
 

@@ -111,6 +111,11 @@ typedef struct eio_options {
     size_t n_extra_headers;
 } eio_options_t;
 
+/* Frees the strings and arrays of o (not o itself) and zeroes it; safe on
+ * a zeroed o.  Both owners use it: the config until it hands the options
+ * over, the server after eio_server_new took them. */
+void eio_options_free(eio_options_t *o);
+
 struct eio_server {
     eio_options_t opt;
     eio_handlers_t h;

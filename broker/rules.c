@@ -17,10 +17,11 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "../common/cfg_keys.h"
 #include "../common/log.h"
 #include "../common/sbuf.h"
 #include "auth.h"
-#include "json_out.h"
+#include "../codec/json_out.h"
 #include "template.h"
 
 enum { A_JOIN, A_LEAVE, A_LEAVE_MATCHING, A_EMIT, A_ACK, A_FORWARD, A_REQUIRE, A_RATE_LIMIT };
@@ -149,19 +150,7 @@ static int fail(cctx_t *c, const char *path, const char *fmt, const char *detail
 }
 
 static int check_keys(cctx_t *c, const json_t *obj, const char *path, const char *const *allowed) {
-    const char *k;
-    json_t *x;
-    json_object_foreach((json_t *)obj, k, x) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            if (strcmp(*a, k) == 0) ok = 1;
-        if (!ok) {
-            char p[600];
-            snprintf(p, sizeof p, "%s.%s", path, k);
-            return fail(c, p, "unknown key '%s'", k);
-        }
-    }
-    return 0;
+    return cfg_check_keys(obj, allowed, path, NULL, c->err, c->errlen);
 }
 
 static tpl_t *compile_tpl(cctx_t *c, const json_t *v, const char *path) {
@@ -446,7 +435,7 @@ rules_nsp_t *rules_compile(const json_t *cfg, const char *path, char *err, size_
         } else if (strcmp(k, "auth") == 0) {
             if (!(r->jwt = auth_jwt_compile(x, p, err, errlen))) goto fail;
         } else {
-            fail(&c, p, "unknown key '%s' (expected auth, on_connect, on_disconnect, events, server_events)", k);
+            cfg_unknown_key(path, k, "auth, on_connect, on_disconnect, events, server_events", err, errlen);
             goto fail;
         }
     }

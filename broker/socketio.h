@@ -22,7 +22,7 @@
 
 #include "engine.h"
 #include "rooms.h"
-#include "sio_codec.h"
+#include "../codec/sio_codec.h"
 
 typedef struct sio_server sio_server_t;
 typedef struct sio_nsp sio_nsp_t;

@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "json_out.h"
+#include "../codec/json_out.h"
 
 enum { SRC_FIELD, SRC_ARG, SRC_ARGS, SRC_AUTH, SRC_QUERY, SRC_USER, SRC_SID, SRC_NSP, SRC_NOW, SRC_NODE };
 

@@ -46,7 +46,7 @@
 
 #include "../common/log.h"
 #include "../common/sbuf.h"
-#include "json_out.h"
+#include "../codec/json_out.h"
 
 #define WS_RX_BUFFER 512       /* per-connection receive buffer: dominates idle memory;
                                   larger messages are reassembled from pieces */

@@ -22,7 +22,7 @@
  *    answer; PUBLISH's reply (how many subscribers got it) is all we learn.
  *  - emit publishes the msgpack [uid, packet, opts] on <key>#<nsp># or, for
  *    exactly one room, <key>#<nsp>#<room>#, byte for byte as the emitter
- *    (adapter/msgpack_codec packs as notepack.io does).
+ *    (codec/msgpack_codec packs as notepack.io does).
  *
  * Two synchronous hiredis connections: `sub` SUBSCRIBEd to the response
  * channels and read with poll() against one deadline (so --timeout bounds the
@@ -47,12 +47,13 @@
 #include <jansson.h>
 #include <msgpack.h>
 
-#include "../adapter/msgpack_check.h"
 #include "../adapter/protocol.h"
-#include "../adapter/msgpack_codec.h"
-#include "../broker/json_out.h"
-#include "../broker/sio_codec.h"
+#include "../codec/json_out.h"
+#include "../codec/msgpack_check.h"
+#include "../codec/msgpack_codec.h"
+#include "../codec/sio_codec.h"
 #include "../common/ids.h"
+#include "../common/redis_url.h"
 #include "../common/sbuf.h"
 
 enum { ADMIN_OK = 0, ADMIN_TIMEOUT = 1, ADMIN_ERROR = 2 }; /* exit statuses */
@@ -68,14 +69,6 @@ enum { ADMIN_OK = 0, ADMIN_TIMEOUT = 1, ADMIN_ERROR = 2 }; /* exit statuses */
 
 /* Command-specific options a command accepts (bit set). */
 enum { ACCEPT_ROOMS = 1, ACCEPT_CLOSE = 2, ACCEPT_ACK = 4, ACCEPT_ALL = 8 };
-
-typedef struct redis_url {
-    char *host;     /* owned */
-    int port;
-    char *user;     /* owned, percent-decoded; NULL when absent */
-    char *password; /* owned, percent-decoded; NULL when absent */
-    int db;         /* -1: no SELECT */
-} redis_url_t;
 
 typedef struct str_list {
     const char **v; /* owned array of borrowed argv strings */
@@ -200,25 +193,7 @@ static void make_uid(char *out, size_t n) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Redis URL                                                                 */
-
-static char *percent_decode(const char *s, size_t len) {
-    char *out = malloc(len + 1);
-    size_t o = 0;
-    if (!out) return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
-            isxdigit((unsigned char)s[i + 2])) {
-            char hex[3] = {s[i + 1], s[i + 2], 0};
-            out[o++] = (char)strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
+/* Numbers                                                                   */
 
 /* Digits only, value in [lo, hi]; returns -1 otherwise. */
 static long parse_uint(const char *s, size_t len, long lo, long hi) {
@@ -229,82 +204,6 @@ static long parse_uint(const char *s, size_t len, long lo, long hi) {
         v = v * 10 + (s[i] - '0');
     }
     return v < lo || v > hi ? -1 : v;
-}
-
-/* Parses redis://[[user]:password@]host[:port][/db]; *why gets a static
- * reason on failure. */
-static int url_parse(const char *text, redis_url_t *u, const char **why) {
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    u->db = -1;
-    *why = "it must look like redis://[[user]:password@]host[:port][/db]";
-    if (strncmp(text, "redis://", 8) != 0) {
-        if (strncmp(text, "rediss://", 9) == 0) *why = "TLS (rediss://) is not supported";
-        return -1;
-    }
-    const char *p = text + 8;
-    const char *slash = strchr(p, '/');
-    const char *end = slash ? slash : p + strlen(p);
-    const char *at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@') at = q;
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon) return -1;
-        if (colon > p) u->user = percent_decode(p, (size_t)(colon - p));
-        u->password = percent_decode(colon + 1, (size_t)(at - colon - 1));
-        p = at + 1;
-    }
-    const char *host_end, *port_at = NULL;
-    if (*p == '[') {
-        const char *close = memchr(p, ']', (size_t)(end - p));
-        if (!close) return -1;
-        u->host = strndup(p + 1, (size_t)(close - p - 1));
-        host_end = close + 1;
-        if (host_end < end && *host_end != ':') return -1;
-        if (host_end < end) port_at = host_end + 1;
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        host_end = colon ? colon : end;
-        u->host = strndup(p, (size_t)(host_end - p));
-        if (colon) port_at = colon + 1;
-    }
-    if (!u->host || !u->host[0]) {
-        *why = "the host is missing";
-        return -1;
-    }
-    if (port_at) {
-        long port = parse_uint(port_at, (size_t)(end - port_at), 1, 65535);
-        if (port < 0) {
-            *why = "the port must be a number from 1 to 65535";
-            return -1;
-        }
-        u->port = (int)port;
-    }
-    if (slash && slash[1]) {
-        long db = parse_uint(slash + 1, strlen(slash + 1), 0, 1000000);
-        if (db < 0) {
-            *why = "the database after '/' must be a number";
-            return -1;
-        }
-        u->db = (int)db;
-    }
-    return 0;
-}
-
-/* The URL for messages, with the password masked. */
-static void url_describe(const redis_url_t *u, char *out, size_t size) {
-    int v6 = strchr(u->host, ':') != NULL;
-    int n = snprintf(out, size, "redis://%s%s%s%s%s%s:%d", u->user ? u->user : "", u->password ? ":***" : "",
-                     u->user || u->password ? "@" : "", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
-    if (u->db >= 0 && n > 0 && (size_t)n < size) snprintf(out + n, size - (size_t)n, "/%d", u->db);
-}
-
-static void url_free(redis_url_t *u) {
-    free(u->host);
-    free(u->user);
-    free(u->password);
-    memset(u, 0, sizeof *u);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -430,9 +329,11 @@ static int parse_args(admin_t *a, int argc, char **argv) {
         const char *env = getenv("SIO_REDIS_URL");
         redis = env && env[0] ? env : DEFAULT_URL;
     }
-    const char *why;
-    if (url_parse(redis, &a->url, &why) < 0) return usage_error("invalid Redis URL '%s': %s", redis, why);
-    url_describe(&a->url, a->url_shown, sizeof a->url_shown);
+    char why[160];
+    if (redis_url_parse(redis, &a->url, why, sizeof why) < 0)
+        return usage_error("invalid Redis URL '%s': %s", redis, why);
+    if (a->url.tls) return usage_error("invalid Redis URL '%s': TLS (rediss://) is not supported", redis);
+    redis_url_describe(&a->url, a->url_shown, sizeof a->url_shown);
 
     make_uid(a->uid, 6);
     if (asprintf(&a->request_ch, "%s-request#%s#", a->key, a->nsp) < 0) a->request_ch = NULL;
@@ -473,12 +374,13 @@ static redisContext *redis_open(admin_t *a) {
     }
     redisSetTimeout(c, tv);
     redisReply *r;
-    if (a->url.password) {
-        const char *argv[3] = {"AUTH", a->url.user ? a->url.user : a->url.password, a->url.password};
-        if (!(r = redis_run(a, c, "AUTH", a->url.user ? 3 : 2, argv, NULL))) goto fail;
+    const char *auth[3];
+    int n_auth = redis_url_auth_argv(&a->url, auth);
+    if (n_auth) {
+        if (!(r = redis_run(a, c, "AUTH", n_auth, auth, NULL))) goto fail;
         freeReplyObject(r);
     }
-    if (a->url.db >= 0) {
+    if (a->url.db) {
         char db[16];
         snprintf(db, sizeof db, "%d", a->url.db);
         const char *argv[2] = {"SELECT", db};
@@ -1056,7 +958,7 @@ static void admin_free(admin_t *a) {
     free(a->request_ch);
     free(a->response_ch);
     free(a->specific_ch);
-    url_free(&a->url);
+    redis_url_free(&a->url);
 }
 
 int main(int argc, char **argv) {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "broker/eio_codec.h"
+#include "codec/eio_codec.h"
 
 #define MAX_PACKETS 256
 

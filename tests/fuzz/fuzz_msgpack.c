@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for adapter/msgpack_codec, which reads every message
+ * libFuzzer target for codec/msgpack_codec, which reads every message
  * other nodes (and anything else with access to Redis) publish.
  *
  * Arbitrary bytes go through msgpack-c's msgpack_unpack_next, as the
@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter/msgpack_codec.h"
-#include "broker/json_out.h"
+#include "codec/msgpack_codec.h"
+#include "codec/json_out.h"
 
 #define MAX_FRAMES 16
 

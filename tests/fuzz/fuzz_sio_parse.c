@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "broker/sio_codec.h"
+#include "codec/sio_codec.h"
 
 #define MAX_FRAMES 64
 

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/eio_codec.h"
+#include "codec/base64.h"
+#include "codec/eio_codec.h"
 
 /* ---- base64 ---- */
 
@@ -29,7 +30,7 @@ static void test_base64_encode_rfc4648(void **state) {
     for (size_t i = 0; i < sizeof rfc4648 / sizeof *rfc4648; i++) {
         sbuf_t b = SBUF_INIT;
         sbuf_puts(&b, "x"); /* appends after what is there */
-        eio_base64_encode(&b, (const unsigned char *)rfc4648[i].plain, strlen(rfc4648[i].plain));
+        b64_encode(&b, (const unsigned char *)rfc4648[i].plain, strlen(rfc4648[i].plain));
         assert_int_equal(b.len, 1 + strlen(rfc4648[i].b64));
         assert_string_equal(b.data + 1, rfc4648[i].b64);
         sbuf_free(&b);
@@ -41,7 +42,7 @@ static void test_base64_decode_rfc4648(void **state) {
     for (size_t i = 0; i < sizeof rfc4648 / sizeof *rfc4648; i++) {
         const char *in = rfc4648[i].b64;
         unsigned char out[16];
-        long n = eio_base64_decode(in, strlen(in), out);
+        long n = b64_decode(in, strlen(in), out);
         assert_int_equal(n, (long)strlen(rfc4648[i].plain));
         if (n) assert_memory_equal(out, rfc4648[i].plain, (size_t)n);
     }
@@ -50,11 +51,11 @@ static void test_base64_decode_rfc4648(void **state) {
 static void test_base64_unpadded(void **state) {
     (void)state;
     unsigned char out[16];
-    assert_int_equal(eio_base64_decode("Zg", 2, out), 1);
+    assert_int_equal(b64_decode("Zg", 2, out), 1);
     assert_memory_equal(out, "f", 1);
-    assert_int_equal(eio_base64_decode("Zm8", 3, out), 2);
+    assert_int_equal(b64_decode("Zm8", 3, out), 2);
     assert_memory_equal(out, "fo", 2);
-    assert_int_equal(eio_base64_decode("Zm9vYmE", 7, out), 5);
+    assert_int_equal(b64_decode("Zm9vYmE", 7, out), 5);
     assert_memory_equal(out, "fooba", 5);
 }
 
@@ -74,7 +75,7 @@ static void test_base64_invalid(void **state) {
     };
     unsigned char out[32];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        if (eio_base64_decode(bad[i], strlen(bad[i]), out) != -1) fail_msg("accepted '%s'", bad[i]);
+        if (b64_decode(bad[i], strlen(bad[i]), out) != -1) fail_msg("accepted '%s'", bad[i]);
 }
 
 static void test_base64_all_bytes(void **state) {
@@ -83,9 +84,9 @@ static void test_base64_all_bytes(void **state) {
     for (int i = 0; i < 256; i++) in[i] = (unsigned char)i;
     for (size_t n = 0; n <= 256; n += 37) {
         sbuf_t b = SBUF_INIT;
-        eio_base64_encode(&b, in, n);
+        b64_encode(&b, in, n);
         assert_int_equal(b.len, (n + 2) / 3 * 4);
-        long m = eio_base64_decode(b.data ? b.data : "", b.len, out);
+        long m = b64_decode(b.data ? b.data : "", b.len, out);
         assert_int_equal(m, (long)n);
         if (n) assert_memory_equal(out, in, n);
         sbuf_free(&b);
@@ -93,7 +94,7 @@ static void test_base64_all_bytes(void **state) {
     /* a known vector covering '+' and '/' */
     static const unsigned char fb[] = {0xfb, 0xff, 0xbf};
     sbuf_t b = SBUF_INIT;
-    eio_base64_encode(&b, fb, 3);
+    b64_encode(&b, fb, 3);
     assert_string_equal(b.data, "+/+/");
     sbuf_free(&b);
 }
@@ -172,7 +173,7 @@ static void test_payload_binary(void **state) {
     for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7);
     sbuf_t body = SBUF_INIT;
     sbuf_puts(&body, "bAQ==\x1e" "b");
-    eio_base64_encode(&body, big, sizeof big);
+    b64_encode(&body, big, sizeof big);
     collect_t d = {0, {0}, SBUF_INIT, 0};
     assert_int_equal(eio_payload_decode(body.data, body.len, collect, &d), 0);
     assert_int_equal(d.n, 2);

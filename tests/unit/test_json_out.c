@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/json_out.h"
-#include "broker/sio_codec.h"
+#include "codec/json_out.h"
+#include "codec/sio_codec.h"
 
 /* Serializes v and compares the exact bytes (length included, so an
  * embedded NUL or a missing tail fails). */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for adapter/msgpack_codec.
+ * Unit tests for codec/msgpack_codec.
  *
  * Most expectations come from Node: vectors/notepack_vectors.h is written
  * by vectors/make_vectors.mjs with the real notepack.io and socket.io-parser,
@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter/msgpack_codec.h"
-#include "broker/json_out.h"
+#include "codec/msgpack_codec.h"
+#include "codec/json_out.h"
 #include "vectors/notepack_vectors.h"
 
 /* msgpack-c allocates room for every element an array or map header

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/json_out.h"
-#include "broker/sio_codec.h"
+#include "codec/json_out.h"
+#include "codec/sio_codec.h"
 
 /* ---- helpers ---- */
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "broker/json_out.h"
+#include "codec/json_out.h"
 #include "broker/template.h"
 
 static json_t *args, *auth, *query, *user;

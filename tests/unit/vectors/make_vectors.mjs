@@ -1,6 +1,6 @@
 /*
  * make_vectors.mjs — writes notepack_vectors.h, the expected results that
- * tests/unit/test_msgpack_codec.c checks adapter/msgpack_codec.c against.
+ * tests/unit/test_msgpack_codec.c checks codec/msgpack_codec.c against.
  *
  * Why generated: the C codec must agree byte for byte with the Node peers
  * of the cluster (@socket.io/redis-adapter encodes with notepack.io 3.0.1,

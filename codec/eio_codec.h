@@ -35,11 +35,6 @@ int eio_payload_decode(const char *body, size_t len, eio_packet_cb cb, void *ud)
  * buffer is not empty): text frames as they are, binary as "b"+base64. */
 void eio_payload_append(sbuf_t *out, const frame_t *f);
 
-/* Standard base64 (RFC 4648, with padding). decode returns the decoded length,
- * or -1 on invalid input; out must hold 3 * (len / 4) + 3 bytes. */
-void eio_base64_encode(sbuf_t *out, const unsigned char *p, size_t len);
-long eio_base64_decode(const char *in, size_t len, unsigned char *out);
-
 /* 1 if c is a valid Engine.IO packet type character ('0'..'6'). */
 static inline int eio_type_valid(char c) { return c >= '0' && c <= '6'; }
 

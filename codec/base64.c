@@ -1,24 +1,21 @@
 /*
- * eio_codec — Engine.IO v4 polling payloads and base64.
+ * base64 — RFC 4648 base64, the standard alphabet.
  *
- * The polling transport is the only place where Engine.IO packets are
- * framed by us rather than by WebSocket: a POST body carries several packets
- * joined by 0x1e, and binary packets travel as "b" + base64 because the body
- * is text.  Decoding is strict where engine.io-parser reports an error
- * packet (empty packet, unknown type) and also where Node's Buffer.from
- * silently skips garbage (invalid base64 characters): a client that sends
- * either is broken or hostile, and the caller answers 400 / closes.
+ * Written here rather than taken from a library because the two users need
+ * exactly this and nothing more: Engine.IO polling payloads carry binary
+ * packets as "b" + base64, and the JWT check reads a token's header (after
+ * mapping base64url's '-' and '_' back to '+' and '/').  Decoding is strict:
+ * Node's Buffer.from skips garbage characters, we refuse them, because a
+ * client that sends them is broken or hostile.
  */
-#include "eio_codec.h"
+#include "base64.h"
 
 #include <limits.h>
-#include <stdlib.h>
-#include <string.h>
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-void eio_base64_encode(sbuf_t *out, const unsigned char *p, size_t len) {
+void b64_encode(sbuf_t *out, const unsigned char *p, size_t len) {
     size_t n = (len + 2) / 3 * 4;
     if (sbuf_reserve(out, n) < 0) return;
     char *o = out->data + out->len;
@@ -59,7 +56,7 @@ static int b64_value(unsigned char c) {
 
 /* Padding is optional (some clients strip it) but, when present, must
  * complete the last quantum; '=' anywhere else is an error. */
-long eio_base64_decode(const char *in, size_t len, unsigned char *out) {
+long b64_decode(const char *in, size_t len, unsigned char *out) {
     size_t pad = 0;
     if (len >= 1 && in[len - 1] == '=') pad = (len >= 2 && in[len - 2] == '=') ? 2 : 1;
     if (pad) {
@@ -93,55 +90,4 @@ long eio_base64_decode(const char *in, size_t len, unsigned char *out) {
         if (rest == 3) out[o++] = (unsigned char)(v >> 8);
     }
     return (long)o;
-}
-
-/* One packet of a payload: s[0..len) without the separator. */
-static int decode_one(const char *s, size_t len, unsigned char **scratch, size_t *scratch_cap,
-                      eio_packet_cb cb, void *ud) {
-    if (len == 0) return -1;
-    if (s[0] == 'b') {
-        size_t need = 3 * ((len - 1) / 4) + 3;
-        if (need > *scratch_cap) {
-            unsigned char *p = realloc(*scratch, need);
-            if (!p) return -1;
-            *scratch = p;
-            *scratch_cap = need;
-        }
-        long n = eio_base64_decode(s + 1, len - 1, *scratch);
-        if (n < 0) return -1;
-        return cb(ud, 'b', (const char *)*scratch, (size_t)n);
-    }
-    if (!eio_type_valid(s[0])) return -1;
-    return cb(ud, s[0], s + 1, len - 1);
-}
-
-int eio_payload_decode(const char *body, size_t len, eio_packet_cb cb, void *ud) {
-    /* One scratch buffer for all binary packets of the body, grown as needed;
-     * each decoded packet is valid only during its callback.  Running out of
-     * memory for it is reported like a malformed body: the request fails. */
-    if (len == 0) return -1; /* "" is one empty packet */
-    unsigned char *scratch = NULL;
-    size_t scratch_cap = 0;
-    size_t start = 0;
-    int rc = 0;
-    for (;;) {
-        const char *sep = memchr(body + start, EIO_SEPARATOR, len - start);
-        size_t end = sep ? (size_t)(sep - body) : len;
-        rc = decode_one(body + start, end - start, &scratch, &scratch_cap, cb, ud);
-        if (rc != 0 || !sep) break;
-        start = end + 1;
-    }
-    free(scratch);
-    return rc;
-}
-
-void eio_payload_append(sbuf_t *out, const frame_t *f) {
-    if (out->len > 0) sbuf_putc(out, EIO_SEPARATOR);
-    const unsigned char *p = f->buf + FRAME_HEADROOM;
-    if (f->binary) {
-        sbuf_putc(out, 'b');
-        eio_base64_encode(out, p, f->len);
-    } else {
-        sbuf_append(out, p, f->len);
-    }
 }

@@ -45,7 +45,7 @@
 #include <msgpack.h>
 #include <stddef.h>
 
-#include "../broker/sio_codec.h"
+#include "sio_codec.h"
 #include "../common/sbuf.h"
 
 #define MPC_MAX_DEPTH 64

@@ -45,7 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../broker/json_out.h"
+#include "json_out.h"
 
 #define JS_SAFE_INT 9007199254740992.0 /* 2^53: beyond it a JS number is not every integer */
 #define TWO_POW_32 4294967296.0

@@ -1,0 +1,3 @@
+#include "metrics.h"
+
+sio_metrics_t sio_metrics;

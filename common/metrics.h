@@ -1,0 +1,33 @@
+/*
+ * metrics — the process's counters, one struct for the whole node.
+ *
+ * A node is one process with one event loop, so the counters are plain
+ * integers in one global struct that every module bumps on its hot path
+ * (an increment, no lock, no lookup).  broker/metrics.c turns them, with
+ * the gauges it reads from the live state, into Prometheus text for the
+ * admin listener.  Counters only ever grow (Prometheus `_total`).
+ */
+#ifndef SIO_METRICS_H
+#define SIO_METRICS_H
+
+#include <stdint.h>
+
+/* Adapter request types, as the redis-adapter numbers them (0..9). */
+#define SIO_METRICS_REQUEST_TYPES 10
+
+typedef struct sio_metrics {
+    uint64_t handshakes;                /* Engine.IO sessions opened */
+    uint64_t packets_in, bytes_in;      /* Engine.IO packets / payload bytes received from clients */
+    uint64_t packets_out, bytes_out;    /* frames / bytes queued to clients */
+    uint64_t sendq_dropped;             /* volatile frames dropped over the soft send-queue limit */
+    uint64_t slow_consumer_disconnects; /* sessions closed over the hard send-queue limit */
+    uint64_t broadcasts_published;      /* broadcasts sent to the cluster */
+    uint64_t broadcasts_received;       /* broadcasts received from the cluster and delivered */
+    uint64_t adapter_requests[SIO_METRICS_REQUEST_TYPES]; /* requests received, by type */
+    uint64_t redis_reconnects;          /* Redis connections re-established after a loss */
+    uint64_t forwarded;                 /* events XADDed to a stream (queued) */
+} sio_metrics_t;
+
+extern sio_metrics_t sio_metrics;
+
+#endif
