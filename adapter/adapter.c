@@ -24,6 +24,7 @@
 #include "../broker/rules.h"
 #include "../common/ids.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/redis_url.h"
 #include "../common/sbuf.h"
 #include "../codec/msgpack_check.h"
@@ -62,6 +63,7 @@ struct adapter {
     redisAsyncContext *pub, *sub;
     int pub_up, sub_up;
     int was_up;                 /* for transition logs */
+    int was_ever_up;            /* a later "up" is a reconnect (metrics) */
     struct event *retry;
     uint32_t backoff_ms;
     nsp_chan_t *chans;
@@ -747,6 +749,8 @@ static void log_transition(adapter_t *a) {
     if (up == a->was_up) return;
     a->was_up = up;
     if (up) {
+        if (a->was_ever_up) sio_metrics.redis_reconnects++;
+        a->was_ever_up = 1;
         log_info("adapter", "redis %s:%d: connected and subscribed (node %s)", a->redis.host, a->redis.port, a->uid);
         a->backoff_ms = BACKOFF_MIN_MS;
     } else {
@@ -927,5 +931,8 @@ void adapter_free(adapter_t *a) {
 }
 
 int adapter_ready(const adapter_t *a) { return a && a->pub_up && a->sub_up; }
-const adapter_stats_t *adapter_stats(const adapter_t *a) { return &a->stats; }
+const adapter_stats_t *adapter_stats(adapter_t *a) {
+    a->stats.buffered = a->buf_len;
+    return &a->stats;
+}
 const char *adapter_uid(const adapter_t *a) { return a->uid; }

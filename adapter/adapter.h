@@ -40,6 +40,7 @@ typedef struct adapter_stats {
     uint64_t received;               /* messages received */
     uint64_t ignored;                /* malformed or foreign messages dropped */
     uint64_t buffered_dropped;       /* publishes lost to a full buffer */
+    size_t buffered;                 /* commands waiting in the buffer now */
 } adapter_stats_t;
 
 /* Creates the adapter for every namespace of srv and installs itself as
@@ -49,7 +50,7 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
 void adapter_free(adapter_t *a);
 /* 1 when both connections are up and subscribed. */
 int adapter_ready(const adapter_t *a);
-const adapter_stats_t *adapter_stats(const adapter_t *a);
+const adapter_stats_t *adapter_stats(adapter_t *a); /* buffered is read when called */
 const char *adapter_uid(const adapter_t *a);
 
 #endif

@@ -140,11 +140,63 @@ static void defaults(eio_options_t *o, const char *path) {
     for (size_t i = 0; o->extra_headers && i < 4; i++) o->extra_headers[o->n_extra_headers++] = strdup(dflt[i]);
 }
 
+/* server.static: {"path", "dir"} or a list of them.  Folders are relative
+ * to the working directory; each must exist at start-up. */
+static int parse_static(vctx_t *v, cfg_t *cfg, const json_t *st) {
+    static const char *const keys[] = {"path", "dir", NULL};
+    if (!st) return 0;
+    size_t n = json_is_array(st) ? json_array_size(st) : 1;
+    if (!(json_is_object(st) || (json_is_array(st) && n > 0 && n <= 16)))
+        return fail(v, "$.server.static", "must be {\"path\", \"dir\"} or a list of up to 16 of them");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *m = json_is_array(st) ? json_array_get(st, i) : st;
+        char p[64], e[300];
+        if (json_is_array(st)) snprintf(p, sizeof p, "$.server.static[%zu]", i);
+        else snprintf(p, sizeof p, "$.server.static");
+        if (!json_is_object(m)) return fail(v, p, "must be an object {\"path\", \"dir\"}");
+        if (check_keys(v, m, p, keys) < 0) return -1;
+        const char *url = json_string_value(json_object_get(m, "path"));
+        const char *dir = json_string_value(json_object_get(m, "dir"));
+        if (!url || !dir || !*dir) return fail(v, p, "needs \"path\" (a URL prefix) and \"dir\" (a folder)");
+        if (static_files_add(&cfg->statics, url, dir, e, sizeof e) < 0) return fail(v, p, e);
+    }
+    return 0;
+}
+
+/* server.admin: {"host", "port"}: /healthz, /readyz, /metrics. */
+static int parse_admin(vctx_t *v, cfg_t *cfg, const json_t *a) {
+    static const char *const keys[] = {"host", "port", NULL};
+    if (!a) return 0;
+    if (!json_is_object(a)) return fail(v, "$.server.admin", "must be an object {\"host\", \"port\"}");
+    if (check_keys(v, a, "$.server.admin", keys) < 0) return -1;
+    if (get_str(v, a, "host", "$.server.admin", &cfg->admin_host) < 0) return -1;
+    long long x = 0;
+    if (get_uint(v, a, "port", "$.server.admin", 1, 65535, &x) < 0) return -1;
+    if (!x) return fail(v, "$.server.admin.port", "is required");
+    cfg->admin_port = (int)x;
+    return 0;
+}
+
+/* server.drain: {"delayMs", "spreadMs"}: what SIGTERM does. */
+static int parse_drain(vctx_t *v, cfg_t *cfg, const json_t *d) {
+    static const char *const keys[] = {"delayMs", "spreadMs", NULL};
+    if (!d) return 0;
+    if (!json_is_object(d)) return fail(v, "$.server.drain", "must be an object {\"delayMs\", \"spreadMs\"}");
+    if (check_keys(v, d, "$.server.drain", keys) < 0) return -1;
+    long long x = cfg->drain_delay_ms;
+    if (get_uint(v, d, "delayMs", "$.server.drain", 0, 600000, &x) < 0) return -1;
+    cfg->drain_delay_ms = (uint32_t)x;
+    x = cfg->drain_spread_ms;
+    if (get_uint(v, d, "spreadMs", "$.server.drain", 0, 600000, &x) < 0) return -1;
+    cfg->drain_spread_ms = (uint32_t)x;
+    return 0;
+}
+
 static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     static const char *const keys[] = {"host", "port", "path", "pingInterval", "pingTimeout",
                                        "upgradeTimeout", "maxPayload", "connectTimeout", "transports",
                                        "allowUpgrades", "cors", "cookie", "sendQueue", "handshakeHeaders",
-                                       "writeCoalesceMs", NULL};
+                                       "writeCoalesceMs", "static", "admin", "drain", NULL};
     const char *path = "$.server";
     if (!json_is_object(s)) return fail(v, path, "must be an object");
     if (check_keys(v, s, path, keys) < 0) return -1;
@@ -221,6 +273,9 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
         }
     }
     if (json_object_get(s, "cors") && parse_cors(v, json_object_get(s, "cors"), &o->cors) < 0) return -1;
+    if (parse_static(v, cfg, json_object_get(s, "static")) < 0) return -1;
+    if (parse_admin(v, cfg, json_object_get(s, "admin")) < 0) return -1;
+    if (parse_drain(v, cfg, json_object_get(s, "drain")) < 0) return -1;
     return parse_cookie(v, json_object_get(s, "cookie"), &o->cookie);
 }
 
@@ -231,6 +286,8 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     cfg->port = 3000;
     cfg->connect_timeout_ms = 45000;
     cfg->write_coalesce_us = 2000;
+    cfg->drain_delay_ms = 2000;
+    cfg->drain_spread_ms = 5000;
     defaults(&cfg->eio, "/socket.io/");
     json_error_t je;
     cfg->root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
@@ -315,6 +372,8 @@ void cfg_free(cfg_t *cfg) {
     free(cfg->host);
     free(cfg->redis_url);
     free(cfg->redis_key);
+    free(cfg->admin_host);
+    static_files_free(&cfg->statics);
     eio_options_free(&cfg->eio);
     eio_options_free(&cfg->echo);
     for (size_t i = 0; i < cfg->n_nsps; i++) free(cfg->nsps[i].name);

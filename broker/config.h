@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "engine.h"
+#include "static_files.h"
 
 typedef struct cfg_namespace {
     char *name;
@@ -33,6 +34,11 @@ typedef struct cfg {
     eio_options_t echo;
     uint32_t connect_timeout_ms;
     uint32_t write_coalesce_us;   /* server.writeCoalesceMs (fractions allowed) */
+    static_files_t statics;       /* server.static mounts; none by default */
+    char *admin_host;             /* server.admin.host, NULL = 127.0.0.1 */
+    int admin_port;               /* server.admin.port, 0 = no admin listener */
+    uint32_t drain_delay_ms;      /* server.drain.delayMs: /readyz 503 before closing clients */
+    uint32_t drain_spread_ms;     /* server.drain.spreadMs: clients closed over this long */
     cfg_namespace_t *nsps;
     size_t n_nsps;
     json_t *root;

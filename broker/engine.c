@@ -30,6 +30,7 @@
 
 #include "../common/ids.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/sbuf.h"
 #include "../codec/eio_codec.h"
 
@@ -210,10 +211,14 @@ static int queue_grow(eio_session_t *s) {
 
 int eio_send_many(eio_session_t *s, frame_t *const *f, size_t n, int is_volatile) {
     if (s->state != EIO_OPEN) return -1;
-    if (is_volatile && s->q_len + n > s->srv->opt.queue_soft) return 1;
+    if (is_volatile && s->q_len + n > s->srv->opt.queue_soft) {
+        sio_metrics.sendq_dropped += n;
+        return 1;
+    }
     if (s->q_len + n > s->srv->opt.queue_hard) {
         log_warn("engine", "session %s: send queue over %zu frames, closing", s->sid,
                  s->srv->opt.queue_hard);
+        sio_metrics.slow_consumer_disconnects++;
         eio_close_soon(s, "send queue full");
         return -1;
     }
@@ -225,7 +230,9 @@ int eio_send_many(eio_session_t *s, frame_t *const *f, size_t n, int is_volatile
     for (size_t i = 0; i < n; i++) {
         s->q[(s->q_head + s->q_len) % s->q_cap] = frame_ref(f[i]);
         s->q_len++;
+        sio_metrics.bytes_out += f[i]->len;
     }
+    sio_metrics.packets_out += n;
     flush(s);
     return 0;
 }
@@ -283,6 +290,7 @@ eio_session_t *eio_session_open(eio_server_t *srv, void *ws, char *hs) {
     while (eio_session_find(srv, s->sid));
     s->srv = srv;
     s->transport = (uint8_t)transport;
+    sio_metrics.handshakes++;
     event_assign(&s->timer, srv->base, -1, 0, heartbeat_cb, s);
     HASH_ADD_STR(srv->sessions, sid, s);
     srv->n_sessions++;
@@ -373,6 +381,8 @@ static void deliver_message(eio_session_t *s, const unsigned char *data, size_t 
 
 static int on_packet(eio_session_t *s, int from_ws, char type, const unsigned char *data, size_t len) {
     if (s->state != EIO_OPEN) return -1;
+    sio_metrics.packets_in++;
+    sio_metrics.bytes_in += len;
     int via_transport = from_ws == (s->transport == EIO_TRANSPORT_WEBSOCKET);
     if (from_ws && !via_transport) return on_probe_packet(s, type, data, len);
     switch (type) {

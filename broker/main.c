@@ -1,11 +1,19 @@
 /*
  * main — command line, config, and the one libevent loop everything runs on.
  *
- *   sio-broker --config FILE [--port N] [--host ADDR] [--redis URL]
- *              [--log-level debug|info|warn|error]
+ *   sio-broker --config FILE [--port N] [--host ADDR] [--redis URL] [--admin-port N]
+ *              [--log-level debug|info|warn|error] [--log-format plain|json]
  *
- * Precedence: flags > environment (SIO_PORT, SIO_REDIS_URL) > config file.
- * Usage and config errors exit 2 with one line naming the problem.
+ * Precedence: flags > environment (SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT) >
+ * config file.  Usage and config errors exit 2 with one line naming the
+ * problem.
+ *
+ * Shutdown is a drain (server.drain): the first SIGTERM/SIGINT turns
+ * /readyz to 503 so balancers stop sending new clients, waits delayMs, then
+ * closes the clients at the Engine.IO level spread over spreadMs (stock
+ * clients see "transport close" and reconnect, to another node), lets the
+ * close packets and frames go out, leaves Redis and exits 0.  A second
+ * signal stops at once.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -18,8 +26,10 @@
 
 #include "../adapter/adapter.h"
 #include "../common/log.h"
+#include "admin.h"
 #include "config.h"
 #include "engine.h"
+#include "metrics.h"
 #include "rules.h"
 #include "socketio.h"
 #include "transport.h"
@@ -30,11 +40,13 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: sio-broker --config FILE [--port N] [--host ADDR] [--redis URL]\n"
-            "                  [--log-level debug|info|warn|error]\n"
+            "usage: sio-broker --config FILE [--port N] [--host ADDR] [--redis URL] [--admin-port N]\n"
+            "                  [--log-level debug|info|warn|error] [--log-format plain|json]\n"
             "       sio-broker --help | --version\n"
             "\n"
-            "Socket.IO cluster broker.  Environment: SIO_PORT, SIO_REDIS_URL (flags win).\n");
+            "Socket.IO cluster broker.  Environment: SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT\n"
+            "(flags win).  --admin-port serves /healthz, /readyz and /metrics (Prometheus) on\n"
+            "127.0.0.1 unless server.admin.host says otherwise.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -77,46 +89,175 @@ struct app {
     adapter_t *adapter;
     eio_server_t *servers;
     struct event *sig_int, *sig_term;
-    int stopping;
+    admin_t *admin;
+    metrics_lag_t *lag;
+    /* drain (see the top of the file) */
+    uint32_t drain_delay_ms, drain_spread_ms;
+    int draining;             /* a first signal came: /readyz says 503 */
+    int drain_phase;          /* DRAIN_* */
+    struct event *drain_ev;   /* the drain's one timer, re-armed per phase/tick */
+    struct timeval drain_t0;  /* start of the closing phase */
+    size_t drain_total;       /* sessions when closing began */
+    size_t drain_closed;      /* sessions told to close so far */
+    int drain_wait_ticks;     /* flushing: ticks spent waiting for sessions to end */
 };
 
-static int ready_cb(void *ud) { return adapter_ready(ud); }
+enum { DRAIN_DELAY = 0, DRAIN_CLOSING = 1, DRAIN_FLUSHING = 2 };
+#define DRAIN_TICK_MS 20
+#define DRAIN_FLUSH_TICKS 75 /* at most 1.5 s for queues to be written (the engine's grace is 1 s) */
 
-/* GET /metrics: sessions of the node and its Redis counters (what the
- * outage buffer dropped included), for operators and probes. */
-static char *metrics_cb(void *ud) {
+static int ready_cb(void *ud) {
     struct app *app = ud;
-    size_t sessions = 0;
-    for (eio_server_t *s = app->servers; s; s = s->next) sessions += s->n_sessions;
-    json_t *m = json_pack("{s:I}", "sessions", (json_int_t)sessions);
+    if (app->draining) return 0;
+    return !app->adapter || adapter_ready(app->adapter);
+}
+
+/* GET /metrics on the admin listener: the counters plus what is live now. */
+static void metrics_cb(sbuf_t *out, void *ud) {
+    struct app *app = ud;
+    metrics_gauges_t g = {0};
+    for (eio_server_t *srv = app->servers; srv; srv = srv->next) {
+        eio_session_t *s, *tmp;
+        HASH_ITER(hh, srv->sessions, s, tmp) {
+            if (s->transport == EIO_TRANSPORT_WEBSOCKET) g.clients_websocket++;
+            else g.clients_polling++;
+        }
+    }
+    size_t n = HASH_COUNT(app->sio->nsps), i = 0;
+    metrics_nsp_t *nsps = n ? calloc(n, sizeof *nsps) : NULL;
+    for (sio_nsp_t *nsp = app->sio->nsps; nsp && nsps; nsp = nsp->hh.next, i++)
+        nsps[i] = (metrics_nsp_t){nsp->name, HASH_COUNT(nsp->sockets), room_count(nsp->rooms)};
+    g.nsps = nsps;
+    g.n_nsps = nsps ? n : 0;
+    g.ready = ready_cb(app);
+    g.draining = app->draining;
     if (app->adapter) {
         const adapter_stats_t *st = adapter_stats(app->adapter);
-        json_object_set_new(m, "node", json_string(adapter_uid(app->adapter)));
-        json_object_set_new(m, "redis", json_pack("{s:b,s:I,s:I,s:I,s:I}", "ready", adapter_ready(app->adapter),
-                                                  "published", (json_int_t)st->published, "received",
-                                                  (json_int_t)st->received, "ignored", (json_int_t)st->ignored,
-                                                  "buffered_dropped", (json_int_t)st->buffered_dropped));
+        g.has_redis = 1;
+        g.redis_connected = adapter_ready(app->adapter);
+        g.redis_published = st->published;
+        g.redis_received = st->received;
+        g.redis_ignored = st->ignored;
+        g.redis_buffered = st->buffered;
+        g.redis_buffered_dropped = st->buffered_dropped;
     }
-    char *out = json_dumps(m, JSON_COMPACT);
-    json_decref(m);
-    return out;
+    g.loop_lag_seconds = metrics_lag_seconds(app->lag);
+    metrics_render(out, &g);
+    free(nsps);
+}
+
+static const admin_ops_t admin_ops = {ready_cb, metrics_cb};
+
+static size_t open_sessions(const struct app *app) {
+    size_t n = 0;
+    for (eio_server_t *srv = app->servers; srv; srv = srv->next) n += srv->n_sessions;
+    return n;
+}
+
+/* Ends the loop: listener and connections, then Redis, then the signals
+ * (event_base_dispatch returns when nothing is left). */
+static void stop_now(struct app *app) {
+    for (eio_server_t *srv = app->servers; srv; srv = srv->next) {
+        eio_session_t *e, *tmp;
+        HASH_ITER(hh, srv->sessions, e, tmp) eio_close(e, "server shutting down");
+    }
+    tp_stop();
+    adapter_free(app->adapter);
+    app->adapter = NULL;
+    admin_free(app->admin);
+    app->admin = NULL;
+    metrics_lag_free(app->lag);
+    app->lag = NULL;
+    if (app->drain_ev) event_del(app->drain_ev);
+    event_del(app->sig_int);
+    event_del(app->sig_term);
+}
+
+static void drain_arm(struct app *app, uint32_t ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(app->drain_ev, &tv);
+}
+
+/* Closes up to `want` sessions in all (counting those closed by earlier
+ * ticks), oldest-first in hash order.  eio_close_soon writes what is queued,
+ * then the close (a "1" to the held poll, a close frame on a WebSocket):
+ * never a Socket.IO DISCONNECT, which would stop the client reconnecting. */
+static void drain_close_upto(struct app *app, size_t want) {
+    for (eio_server_t *srv = app->servers; srv && app->drain_closed < want; srv = srv->next) {
+        eio_session_t *s, *tmp;
+        HASH_ITER(hh, srv->sessions, s, tmp) {
+            if (app->drain_closed >= want) break;
+            if (s->state != EIO_OPEN) continue;
+            eio_close_soon(s, "server shutting down");
+            app->drain_closed++;
+        }
+    }
+}
+
+static void drain_tick(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct app *app = arg;
+    switch (app->drain_phase) {
+    case DRAIN_DELAY:
+        app->drain_phase = DRAIN_CLOSING;
+        app->drain_total = open_sessions(app);
+        event_base_gettimeofday_cached(app->base, &app->drain_t0);
+        log_info("main", "drain: closing %zu clients over %u ms", app->drain_total, app->drain_spread_ms);
+        /* fall through */
+    case DRAIN_CLOSING: {
+        struct timeval now, d;
+        event_base_gettimeofday_cached(app->base, &now);
+        timersub(&now, &app->drain_t0, &d);
+        uint64_t elapsed = (uint64_t)d.tv_sec * 1000 + (uint64_t)d.tv_usec / 1000;
+        if (elapsed < app->drain_spread_ms) {
+            size_t want = (size_t)((app->drain_total * (elapsed + DRAIN_TICK_MS)) / app->drain_spread_ms);
+            drain_close_upto(app, want);
+            drain_arm(app, DRAIN_TICK_MS);
+            return;
+        }
+        /* the rest, and whoever connected meanwhile */
+        drain_close_upto(app, (size_t)-1);
+        app->drain_phase = DRAIN_FLUSHING;
+        drain_arm(app, DRAIN_TICK_MS);
+        return;
+    }
+    case DRAIN_FLUSHING:
+        /* sessions end once their queues are written; then one more tick
+         * lets libwebsockets put the last close frames on the wire */
+        if (open_sessions(app) > 0 && ++app->drain_wait_ticks < DRAIN_FLUSH_TICKS) {
+            drain_arm(app, DRAIN_TICK_MS);
+            return;
+        }
+        if (app->drain_wait_ticks >= 0) {
+            app->drain_wait_ticks = -1;
+            drain_arm(app, 200);
+            return;
+        }
+        log_info("main", "drain: done, leaving the cluster");
+        stop_now(app);
+        return;
+    }
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
     (void)what;
     struct app *app = arg;
-    if (app->stopping) return;
-    app->stopping = 1;
-    log_info("main", "signal %d: closing every session and stopping", (int)sig);
-    for (eio_server_t *s = app->servers; s; s = s->next) {
-        eio_session_t *e, *tmp;
-        HASH_ITER(hh, s->sessions, e, tmp) eio_close(e, "server shutting down");
+    if (app->draining) {
+        log_info("main", "signal %d again: stopping now", (int)sig);
+        stop_now(app);
+        return;
     }
-    tp_stop();
-    adapter_free(app->adapter);
-    app->adapter = NULL;
-    event_del(app->sig_int);
-    event_del(app->sig_term);
+    app->draining = 1;
+    log_info("main", "signal %d: draining (/readyz now 503; closing %zu clients in %u ms, over %u ms)", (int)sig,
+             open_sessions(app), app->drain_delay_ms, app->drain_spread_ms);
+    app->drain_ev = evtimer_new(app->base, drain_tick, app);
+    if (!app->drain_ev) {
+        stop_now(app);
+        return;
+    }
+    app->drain_phase = DRAIN_DELAY;
+    drain_arm(app, app->drain_delay_ms);
 }
 
 /* ------------------------------------------------------------------------
@@ -131,6 +272,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 typedef struct cli {
     const char *config, *host, *redis; /* NULL: not given */
     int port;                          /* 0: not given */
+    int admin_port;                    /* 0: not given */
 } cli_t;
 
 /* Fills *cli and applies --log-level.  Returns -1 to go on, or the exit
@@ -140,18 +282,27 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
         {"config", required_argument, NULL, 'c'}, {"port", required_argument, NULL, 'p'},
         {"host", required_argument, NULL, 'H'},   {"redis", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},      {"admin-port", required_argument, NULL, 'A'},
+        {"log-format", required_argument, NULL, 'F'}, {NULL, 0, NULL, 0},
     };
     memset(cli, 0, sizeof *cli);
     int level = -1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:p:H:r:l:hV", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:p:H:r:l:hVA:F:", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': cli->config = optarg; break;
         case 'p':
             if (parse_port(optarg, &cli->port) < 0)
                 return usage_error("--port: '%s' is not a port number (1-65535)", optarg);
+            break;
+        case 'A':
+            if (parse_port(optarg, &cli->admin_port) < 0)
+                return usage_error("--admin-port: '%s' is not a port number (1-65535)", optarg);
+            break;
+        case 'F':
+            if ((sio_log_format = log_format_parse(optarg)) < 0)
+                return usage_error("--log-format: '%s' is not one of plain, json", optarg);
             break;
         case 'H': cli->host = optarg; break;
         case 'r': cli->redis = optarg; break;
@@ -182,11 +333,17 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
  * file's values.  Returns 0, or 2 after reporting a bad SIO_PORT. */
 static int apply_environment(cfg_t *cfg, const cli_t *cli) {
     const char *env_port = getenv("SIO_PORT"), *env_redis = getenv("SIO_REDIS_URL");
+    const char *env_admin = getenv("SIO_ADMIN_PORT");
     if (env_port && *env_port && !cli->port && parse_port(env_port, &cfg->port) < 0) {
         fprintf(stderr, "sio-broker: SIO_PORT: '%s' is not a port number (1-65535)\n", env_port);
         return 2;
     }
+    if (env_admin && *env_admin && !cli->admin_port && parse_port(env_admin, &cfg->admin_port) < 0) {
+        fprintf(stderr, "sio-broker: SIO_ADMIN_PORT: '%s' is not a port number (1-65535)\n", env_admin);
+        return 2;
+    }
     if (cli->port) cfg->port = cli->port;
+    if (cli->admin_port) cfg->admin_port = cli->admin_port;
     if (cli->host) {
         free(cfg->host);
         cfg->host = strdup(cli->host);
@@ -269,10 +426,21 @@ static void start_engine(struct app *app, cfg_t *cfg) {
  * Returns 0, or 1 when it cannot listen (the transport logged why). */
 static int start_transport(struct app *app, const cfg_t *cfg) {
     tp_options_t to = {.host = cfg->host, .port = cfg->port, .servers = app->servers,
-                       .ready = app->adapter ? ready_cb : NULL, .ready_ud = app->adapter,
-                       .write_coalesce_us = cfg->write_coalesce_us, .metrics = metrics_cb, .metrics_ud = app};
+                       .ready = ready_cb, .ready_ud = app, .write_coalesce_us = cfg->write_coalesce_us,
+                       .statics = cfg->statics.n ? &cfg->statics : NULL};
     if (tp_start(app->base, &to) < 0) return 1;
     set_fd_limit(0);
+    app->drain_delay_ms = cfg->drain_delay_ms;
+    app->drain_spread_ms = cfg->drain_spread_ms;
+    app->lag = metrics_lag_start(app->base, 500);
+    if (cfg->admin_port) {
+        char err[256];
+        app->admin = admin_start(app->base, cfg->admin_host, cfg->admin_port, &admin_ops, app, err, sizeof err);
+        if (!app->admin) {
+            log_error("main", "admin listener: %s", err);
+            return 1;
+        }
+    }
     app->sig_int = evsignal_new(app->base, SIGINT, on_signal, app);
     app->sig_term = evsignal_new(app->base, SIGTERM, on_signal, app);
     event_add(app->sig_int, NULL);
@@ -308,6 +476,11 @@ static void app_shutdown(struct app *app) {
     tp_stop();
     adapter_free(app->adapter);
     app->adapter = NULL;
+    admin_free(app->admin);
+    app->admin = NULL;
+    metrics_lag_free(app->lag);
+    app->lag = NULL;
+    if (app->drain_ev) event_free(app->drain_ev);
     if (app->sig_int) event_free(app->sig_int);
     if (app->sig_term) event_free(app->sig_term);
     for (eio_server_t *s = app->servers, *next; s; s = next) {

@@ -38,6 +38,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -97,8 +98,7 @@ static struct {
     struct conn *flush_head;
     int64_t last_flush_us;       /* when flush_cb last ran */
     int64_t coalesce_us;         /* write coalescing window under load */
-    char *(*metrics)(void *ud);
-    void *metrics_ud;
+    const static_files_t *statics;
     unsigned char scratch[LWS_PRE + WS_SCRATCH];
 } tp;
 
@@ -476,17 +476,12 @@ static const eio_query_t *parse_query(struct lws *wsi, struct query *b) {
     return &b->q;
 }
 
-/* The endpoints outside Engine.IO: /healthz, /metrics, /readyz.  Returns 1
- * when path was one of them (answered), else 0. */
+/* The endpoints outside Engine.IO: /healthz and /readyz (the balancers'
+ * health checks; /metrics is on the admin listener only).  Returns 1 when
+ * path was one of them (answered), else 0. */
 static int http_builtin(struct lws *wsi, struct conn *c, const char *path) {
     if (strcmp(path, "/healthz") == 0) {
         answer_simple(wsi, c, 200, "application/json", "{\"ok\":true}", 0);
-        return 1;
-    }
-    if (strcmp(path, "/metrics") == 0 && tp.metrics) {
-        char *m = tp.metrics(tp.metrics_ud);
-        answer_simple(wsi, c, m ? 200 : 500, "application/json", m ? m : "{}", 0);
-        free(m);
         return 1;
     }
     if (strcmp(path, "/readyz") == 0) {
@@ -495,6 +490,23 @@ static int http_builtin(struct lws *wsi, struct conn *c, const char *path) {
         return 1;
     }
     return 0;
+}
+
+/* A file under a server.static mount (static_files.h decides what may be
+ * served).  Returns 0 when path is under no mount, 1 when answered, -1
+ * when the connection must close. */
+static int http_static(struct lws *wsi, struct conn *c, const char *path) {
+    char file[PATH_MAX];
+    const char *mime = NULL;
+    int r = tp.statics ? static_files_resolve(tp.statics, path, file, sizeof file, &mime) : 1;
+    if (r == 1) return 0;
+    if (r < 0 || lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+        answer_simple(wsi, c, 404, NULL, "", 0);
+        return 1;
+    }
+    int n = lws_serve_http_file(wsi, file, mime, "Cache-Control: no-cache\x0d\x0a", 0);
+    if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi))) return -1;
+    return 1;
 }
 
 /* CORS preflight (OPTIONS on an endpoint with CORS enabled): 204. */
@@ -612,6 +624,8 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     if (http_builtin(wsi, c, path)) return 0;
     c->srv = server_for_path(path);
     if (!c->srv) {
+        int r = http_static(wsi, c, path);
+        if (r) return r < 0 ? -1 : 0;
         /* what Node's http server answers for a path no handler claims */
         answer_simple(wsi, c, 404, NULL, "", 0);
         return 0;
@@ -857,6 +871,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return http_post_body(wsi, c);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return write_resp(wsi, c);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        /* a static file went out: keep-alive goes on, or close */
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
         if (c) conn_cleanup(wsi, c);
         return 0;
@@ -895,8 +912,7 @@ int tp_start(struct event_base *base, const tp_options_t *opt) {
     tp.ready = opt->ready;
     tp.ready_ud = opt->ready_ud;
     tp.coalesce_us = (int64_t)opt->write_coalesce_us;
-    tp.metrics = opt->metrics;
-    tp.metrics_ud = opt->metrics_ud;
+    tp.statics = opt->statics;
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "static_files.h"
 
 typedef struct tp_options {
     const char *host;        /* bind address, NULL = all */
@@ -28,9 +29,8 @@ typedef struct tp_options {
     eio_server_t *servers;   /* endpoints, linked by ->next */
     int (*ready)(void *ud);  /* /readyz: 1 when the node can serve the cluster; NULL = always */
     uint32_t write_coalesce_us; /* under load, WebSocket writes at most once per window */
-    char *(*metrics)(void *ud); /* GET /metrics: JSON text (malloc'd), or NULL for no endpoint */
-    void *metrics_ud;
     void *ready_ud;
+    const static_files_t *statics; /* server.static mounts (borrowed), or NULL */
 } tp_options_t;
 
 /* Installs the transport on every endpoint of opt->servers and starts
