@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "../broker/json_out.h"
-#include "../broker/rules.h"
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/sbuf.h"
@@ -220,10 +219,9 @@ static void flush_buffer(adapter_t *a) {
     }
 }
 
-/* The socket.io forward hook: XADD stream MAXLEN ~ maxlen * fields... */
-static void on_forward(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
-                       const size_t *lens, size_t n_fields, void *ud) {
-    (void)srv;
+/* The cluster's forward: XADD stream MAXLEN ~ maxlen * fields... */
+static void on_forward(void *ud, const char *stream, size_t maxlen, const char *const *fields, const size_t *lens,
+                       size_t n_fields) {
     adapter_t *a = ud;
     const char *argv[40];
     size_t alens[40];
@@ -256,11 +254,10 @@ static nsp_chan_t *chan_for(adapter_t *a, const sio_nsp_t *nsp) {
     return NULL;
 }
 
-/* The socket.io publish hook: one PUBLISH per broadcast, of
+/* The cluster's publish: one PUBLISH per broadcast, of
  * [uid, {type: 2, data, nsp}, {rooms, except, flags}] as Node writes it. */
-static void on_local_broadcast(sio_server_t *srv, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
-                               size_t n_bins, const sio_target_t *t, void *ud) {
-    (void)srv;
+static void on_local_broadcast(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
+                               const sio_target_t *t) {
     adapter_t *a = ud;
     nsp_chan_t *c = chan_for(a, nsp);
     if (!c) return;
@@ -419,7 +416,7 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
         if (!name) return;
         memcpy(name, room, room_len);
         name[room_len] = '\0';
-        int held = room_find(nsp->rooms, name) || sio_socket_find(nsp, name);
+        int held = sio_nsp_has_room(nsp, name);
         if (name != stack) free(name);
         if (!held) return;
     }
@@ -508,10 +505,11 @@ static json_t *socket_ids(sio_socket_t **v, size_t n) {
     return ids;
 }
 
+static void append_name(const char *name, void *ud) { json_array_append_new(ud, json_string(name)); }
+
 static json_t *socket_rooms(const sio_socket_t *s) {
     json_t *r = json_array();
-    json_array_append_new(r, json_string(s->id));
-    for (uint32_t i = 0; i < s->member.n_links; i++) json_array_append_new(r, json_string(s->member.links[i].room->name));
+    sio_socket_foreach_room(s, append_name, r);
     return r;
 }
 
@@ -643,10 +641,7 @@ static void on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len)
     case REQ_ALL_ROOMS: {
         if (!rid) break;
         json_t *all = json_array();
-        room_t *r, *tmp;
-        HASH_ITER(hh, c->nsp->rooms, r, tmp) json_array_append_new(all, json_string(r->name));
-        sio_socket_t *s, *stmp;
-        HASH_ITER(hh, c->nsp->sockets, s, stmp) json_array_append_new(all, json_string(s->id));
+        sio_nsp_foreach_room(c->nsp, append_name, all);
         resp = json_pack("{s:s,s:o}", "requestId", rid, "rooms", all);
         break;
     }
@@ -710,7 +705,7 @@ static void on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len)
             log_warn("adapter", "ignored a SERVER_SIDE_EMIT on %s: data is not [event, ...]", c->req);
             break;
         }
-        json_t *ack = c->nsp->rules ? rules_on_server_event(c->nsp->rules, c->nsp, data, bins, n_bins) : NULL;
+        json_t *ack = sio_nsp_server_event(c->nsp, data, bins, n_bins);
         if (ack && rid) {
             json_t *r = json_pack("{s:i,s:s,s:O}", "type", REQ_SERVER_SIDE_EMIT, "requestId", rid, "data", ack);
             /* Node answers server-side acks on the shared response channel */
@@ -919,6 +914,16 @@ static void connect_all(adapter_t *a) {
 
 /* ---------------------------------------------------------------- public */
 
+static const char *node_id(void *ud) { return ((adapter_t *)ud)->uid; }
+
+/* What the broker calls: this is the whole seam between socketio and the
+ * Redis adapter (another cluster mode brings its own table). */
+static const sio_cluster_ops_t redis_cluster_ops = {
+    .publish = on_local_broadcast,
+    .forward = on_forward,
+    .node_id = node_id,
+};
+
 static char *join3(const char *a, const char *b, const char *c) {
     sbuf_t s = SBUF_INIT;
     sbuf_puts(&s, a);
@@ -949,10 +954,10 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
     a->buf = a->buf_cap ? calloc(a->buf_cap, sizeof *a->buf) : NULL;
     a->backoff_ms = BACKOFF_MIN_MS;
     a->retry = evtimer_new(base, retry_cb, a);
-    size_t n = HASH_COUNT(srv->nsps);
+    size_t n = 0;
+    for (sio_nsp_t *nsp = sio_nsp_next(srv, NULL); nsp; nsp = sio_nsp_next(srv, nsp)) n++;
     a->chans = calloc(n ? n : 1, sizeof *a->chans);
-    sio_nsp_t *nsp, *tmp;
-    HASH_ITER(hh, srv->nsps, nsp, tmp) {
+    for (sio_nsp_t *nsp = sio_nsp_next(srv, NULL); nsp && a->chans; nsp = sio_nsp_next(srv, nsp)) {
         nsp_chan_t *c = &a->chans[a->n_chans++];
         c->nsp = nsp;
         sbuf_t b = SBUF_INIT;
@@ -965,11 +970,7 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
         c->resp = sbuf_take(&b, NULL);
         c->resp_own = join3(c->resp, a->uid, "#");
     }
-    srv->publish = on_local_broadcast;
-    srv->publish_ud = a;
-    srv->forward = on_forward;
-    srv->forward_ud = a;
-    srv->node_id = a->uid;
+    sio_server_set_cluster(srv, &redis_cluster_ops, a);
     connect_all(a);
     return a;
 }
@@ -977,9 +978,7 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
 void adapter_free(adapter_t *a) {
     if (!a) return;
     a->closing = 1;
-    a->srv->publish = NULL;
-    a->srv->forward = NULL;
-    a->srv->node_id = NULL;
+    sio_server_set_cluster(a->srv, NULL, NULL);
     if (a->pub) redisAsyncFree(a->pub);
     if (a->sub) redisAsyncFree(a->sub);
     if (a->retry) event_free(a->retry);

@@ -202,7 +202,7 @@ int main(int argc, char **argv) {
             rc = 2;
             goto out;
         }
-        sio_nsp_add(app.sio, cfg.nsps[i].name, r);
+        sio_nsp_add(app.sio, cfg.nsps[i].name, &rules_hooks, r);
     }
     if (cfg.redis_url) {
         adapter_options_t ao = {cfg.redis_url, cfg.redis_key, cfg.redis_requests_timeout_ms,
@@ -214,8 +214,8 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
-    for (sio_nsp_t *n = app.sio->nsps; n; n = n->hh.next) {
-        if (n->rules && rules_link(n->rules, app.sio, err, sizeof err) < 0) {
+    for (sio_nsp_t *n = sio_nsp_next(app.sio, NULL); n; n = sio_nsp_next(app.sio, n)) {
+        if (rules_of(n) && rules_link(rules_of(n), app.sio, err, sizeof err) < 0) {
             fprintf(stderr, "sio-broker: config error: %s: $.namespaces[\"%s\"]: %s\n", config, n->name, err);
             rc = 2;
             goto out;
