@@ -421,12 +421,9 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
         if (!held) return;
     }
     msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
     const char *why = NULL;
     names_t rooms = {0}, except = {0};
-    if (mpc_check((const unsigned char *)msg, len) < 0 ||
-        msgpack_unpack_next(&u, msg, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+    if (mpc_unpack_untrusted(&u, msg, len) < 0) {
         why = "not msgpack";
         goto out;
     }
@@ -607,11 +604,7 @@ static void on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len)
         req = json_loadb(msg, len, 0, NULL);
     } else {
         msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t off = 0;
-        if (mpc_check((const unsigned char *)msg, len) == 0 &&
-            msgpack_unpack_next(&u, msg, len, &off) == MSGPACK_UNPACK_SUCCESS)
-            req = mpc_to_json(&u.data, &bins, &n_bins);
+        if (mpc_unpack_untrusted(&u, msg, len) == 0) req = mpc_to_json(&u.data, &bins, &n_bins);
         msgpack_unpacked_destroy(&u);
     }
     const json_t *type = json_object_get(req, "type");

@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_PER_TARGET="${1:-${FUZZ_SECONDS:-20}}"
 OUT=build/fuzz
 TARGETS="fuzz_sio_parse fuzz_eio_payload fuzz_msgpack"
-SOURCES="common/sbuf.c common/frame.c broker/eio_codec.c broker/sio_codec.c broker/json_out.c adapter/msgpack_codec.c"
+SOURCES="common/sbuf.c common/frame.c broker/eio_codec.c broker/sio_codec.c broker/json_out.c adapter/msgpack_codec.c adapter/msgpack_check.c"
 
 mkdir -p "$OUT"
 
