@@ -5,12 +5,13 @@
  * (msgpack_codec), after two cheap filters that need no decoding: a
  * single-room channel for a room this node does not hold is dropped, and
  * so is our own uid.  Requests are small and rare, so they go through
- * jansson.
+ * jansson (requests.c).
  *
  * Every message from Redis is untrusted: anything malformed is counted,
  * logged in one line and dropped.
  */
 #include "adapter.h"
+#include "adapter_internal.h"
 
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
@@ -21,58 +22,17 @@
 #include <string.h>
 
 #include "../codec/json_out.h"
-#include "../broker/rules.h"
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/metrics.h"
 #include "../common/redis_url.h"
 #include "../common/sbuf.h"
 #include "../codec/msgpack_check.h"
-#include "protocol.h"
 #include "../codec/msgpack_codec.h"
-
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-/* The channels of one namespace. */
-typedef struct nsp_chan {
-    sio_nsp_t *nsp;
-    char *bcast;     /* <key>#<nsp>#         (PSUBSCRIBE bcast*) */
-    size_t bcast_len;
-    char *req;       /* <key>-request#<nsp># */
-    char *resp;      /* <key>-response#<nsp># */
-    char *resp_own;  /* <key>-response#<nsp>#<uid># */
-} nsp_chan_t;
-
-/* A command kept while Redis is down (PUBLISH or XADD), argv copied. */
-typedef struct pending_cmd {
-    int argc;
-    char **argv;
-    size_t *lens;
-} pending_cmd_t;
-
-struct adapter {
-    struct event_base *base;
-    sio_server_t *srv;
-    char uid[8];
-    char *key;
-    uint32_t requests_timeout_ms;
-    int specific;
-    redis_url_t redis;               /* where and as whom to connect */
-    redisAsyncContext *pub, *sub;
-    int pub_up, sub_up;
-    int was_up;                 /* for transition logs */
-    int was_ever_up;            /* a later "up" is a reconnect (metrics) */
-    struct event *retry;
-    uint32_t backoff_ms;
-    nsp_chan_t *chans;
-    size_t n_chans;
-    pending_cmd_t *buf;         /* ring of commands waiting for Redis */
-    size_t buf_head, buf_len, buf_cap;
-    adapter_stats_t stats;
-    int closing;
-};
 
 /* ---------------------------------------------------------- publishing */
 
@@ -125,7 +85,7 @@ oom:
     a->stats.buffered_dropped++;
 }
 
-static void publish(adapter_t *a, const char *ch, size_t chl, const char *msg, size_t ml) {
+void adapter_publish(adapter_t *a, const char *ch, size_t chl, const char *msg, size_t ml) {
     const char *argv[3] = {"PUBLISH", ch, msg};
     size_t lens[3] = {7, chl, ml};
     command(a, 3, argv, lens);
@@ -142,10 +102,9 @@ static void flush_buffer(adapter_t *a) {
     }
 }
 
-/* The socket.io forward hook: XADD stream MAXLEN ~ maxlen * fields... */
-static void on_forward(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
-                       const size_t *lens, size_t n_fields, void *ud) {
-    (void)srv;
+/* The cluster's forward: XADD stream MAXLEN ~ maxlen * fields... */
+static void on_forward(void *ud, const char *stream, size_t maxlen, const char *const *fields, const size_t *lens,
+                       size_t n_fields) {
     adapter_t *a = ud;
     const char *argv[40];
     size_t alens[40];
@@ -165,10 +124,10 @@ static void on_forward(sio_server_t *srv, const char *stream, size_t maxlen, con
     command(a, (int)(6 + n_fields), argv, alens);
 }
 
-static void publish_json(adapter_t *a, const char *ch, const json_t *v) {
+void adapter_publish_json(adapter_t *a, const char *ch, const json_t *v) {
     sbuf_t b = SBUF_INIT;
     json_out(&b, v);
-    if (!b.oom) publish(a, ch, strlen(ch), b.data, b.len);
+    if (!b.oom) adapter_publish(a, ch, strlen(ch), b.data, b.len);
     sbuf_free(&b);
 }
 
@@ -178,11 +137,10 @@ static nsp_chan_t *chan_for(adapter_t *a, const sio_nsp_t *nsp) {
     return NULL;
 }
 
-/* The socket.io publish hook: one PUBLISH per broadcast, of
+/* The cluster's publish: one PUBLISH per broadcast, of
  * [uid, {type: 2, data, nsp}, {rooms, except, flags}] as Node writes it. */
-static void on_local_broadcast(sio_server_t *srv, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
-                               size_t n_bins, const sio_target_t *t, void *ud) {
-    (void)srv;
+static void on_local_broadcast(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
+                               const sio_target_t *t) {
     adapter_t *a = ud;
     nsp_chan_t *c = chan_for(a, nsp);
     if (!c) return;
@@ -239,7 +197,7 @@ static void on_local_broadcast(sio_server_t *srv, sio_nsp_t *nsp, const json_t *
             sbuf_puts(&ch, t->rooms[0]);
             sbuf_putc(&ch, '#');
         }
-        publish(a, ch.data, ch.len, sb.data, sb.size);
+        adapter_publish(a, ch.data, ch.len, sb.data, sb.size);
         sbuf_free(&ch);
     } else {
         log_warn("adapter", "broadcast in %s not published: cannot encode it", nsp->name);
@@ -260,14 +218,7 @@ static const msgpack_object *mp_get(const msgpack_object *map, const char *key) 
     return NULL;
 }
 
-/* Room names as strings (numbers are rooms too, as JS String(n) spells
- * them).  Any number of them: Node's adapter has no limit either. */
-typedef struct names {
-    char **v;
-    size_t n, cap;
-} names_t;
-
-static void names_free(names_t *n) {
+void adapter_names_free(names_t *n) {
     for (size_t i = 0; i < n->n; i++) free(n->v[i]);
     free(n->v);
     n->v = NULL;
@@ -307,7 +258,7 @@ static void names_from_mp(names_t *out, const msgpack_object *arr) {
     }
 }
 
-static void names_from_json(names_t *out, const json_t *arr) {
+void adapter_names_from_json(names_t *out, const json_t *arr) {
     size_t i;
     json_t *v;
     if (!json_is_array(arr)) return;
@@ -322,7 +273,7 @@ static void names_from_json(names_t *out, const json_t *arr) {
     }
 }
 
-static void target_set(sio_target_t *t, names_t *rooms, names_t *except) {
+void adapter_target_set(sio_target_t *t, names_t *rooms, names_t *except) {
     memset(t, 0, sizeof *t);
     t->rooms = (const char *const *)rooms->v;
     t->n_rooms = rooms->n;
@@ -341,17 +292,14 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
         if (!name) return;
         memcpy(name, room, room_len);
         name[room_len] = '\0';
-        int held = room_find(nsp->rooms, name) || sio_socket_find(nsp, name);
+        int held = sio_nsp_has_room(nsp, name);
         if (name != stack) free(name);
         if (!held) return;
     }
     msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
     const char *why = NULL;
     names_t rooms = {0}, except = {0};
-    if (mpc_check((const unsigned char *)msg, len) < 0 ||
-        msgpack_unpack_next(&u, msg, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+    if (mpc_unpack_untrusted(&u, msg, len) < 0) {
         why = "not msgpack";
         goto out;
     }
@@ -382,7 +330,7 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
     names_from_mp(&rooms, mp_get(opts, "rooms"));
     names_from_mp(&except, mp_get(opts, "except"));
     sio_target_t t;
-    target_set(&t, &rooms, &except);
+    adapter_target_set(&t, &rooms, &except);
     const msgpack_object *flags = mp_get(opts, "flags"), *vol = flags ? mp_get(flags, "volatile") : NULL;
     t.is_volatile = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
     t.is_local = 1;
@@ -401,268 +349,13 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
     }
     if (frames != stack) free(frames);
 out:
-    names_free(&rooms);
-    names_free(&except);
+    adapter_names_free(&rooms);
+    adapter_names_free(&except);
     msgpack_unpacked_destroy(&u);
     if (why) {
         a->stats.ignored++;
         log_warn("adapter", "ignored a broadcast on %s: %s (%zu bytes)", c->bcast, why, len);
     }
-}
-
-/* ---------------------------------------------------- receiving: requests */
-
-static void respond(adapter_t *a, nsp_chan_t *c, const json_t *req, const json_t *resp) {
-    const char *uid = json_string_value(json_object_get(req, "uid"));
-    if (a->specific && uid) {
-        sbuf_t ch = SBUF_INIT;
-        sbuf_printf(&ch, "%s%s#", c->resp, uid);
-        publish_json(a, ch.data, resp);
-        sbuf_free(&ch);
-    } else {
-        publish_json(a, c->resp, resp);
-    }
-}
-
-static json_t *socket_ids(sio_socket_t **v, size_t n) {
-    json_t *ids = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(ids, json_string(v[i]->id));
-    return ids;
-}
-
-static json_t *socket_rooms(const sio_socket_t *s) {
-    json_t *r = json_array();
-    json_array_append_new(r, json_string(s->id));
-    for (uint32_t i = 0; i < s->member.n_links; i++) json_array_append_new(r, json_string(s->member.links[i].room->name));
-    return r;
-}
-
-/* Ack state of one BROADCAST request: lives until every recipient answered
- * or timed out. */
-typedef struct bcast_ack {
-    adapter_t *a;
-    char *channel;
-    char *request_id;
-    size_t pending;
-} bcast_ack_t;
-
-static void bcast_ack_cb(sio_socket_t *s, const sio_packet_t *ack, void *ud) {
-    (void)s;
-    bcast_ack_t *b = ud;
-    if (ack) {
-        /* Node's adapter forwards the first argument of the client's ack. */
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 3);
-        msgpack_pack_str(&pk, 4);
-        msgpack_pack_str_body(&pk, "type", 4);
-        msgpack_pack_fix_uint8(&pk, REQ_BROADCAST_ACK);
-        msgpack_pack_str(&pk, 9);
-        msgpack_pack_str_body(&pk, "requestId", 9);
-        msgpack_pack_str(&pk, strlen(b->request_id));
-        msgpack_pack_str_body(&pk, b->request_id, strlen(b->request_id));
-        msgpack_pack_str(&pk, 6);
-        msgpack_pack_str_body(&pk, "packet", 6);
-        const json_t *first = json_array_get(ack->data, 0);
-        if (first) mpc_pack_json(&pk, first, ack->bins, ack->n_bins);
-        else msgpack_pack_nil(&pk);
-        publish(b->a, b->channel, strlen(b->channel), sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
-    }
-    if (--b->pending == 0) {
-        free(b->channel);
-        free(b->request_id);
-        free(b);
-    }
-}
-
-static void on_broadcast_request(adapter_t *a, nsp_chan_t *c, const json_t *req, sio_bin_t **bins, size_t n_bins) {
-    const char *rid = json_string_value(json_object_get(req, "requestId"));
-    const json_t *packet = json_object_get(req, "packet"), *opts = json_object_get(req, "opts");
-    const json_t *data = json_object_get(packet, "data");
-    if (!rid || !json_is_array(data) || !json_is_object(opts)) {
-        a->stats.ignored++;
-        log_warn("adapter", "ignored a BROADCAST request on %s: missing requestId, packet.data or opts", c->req);
-        return;
-    }
-    names_t rooms = {0}, except = {0};
-    names_from_json(&rooms, json_object_get(opts, "rooms"));
-    names_from_json(&except, json_object_get(opts, "except"));
-    sio_target_t t;
-    target_set(&t, &rooms, &except);
-    const json_t *flags = json_object_get(opts, "flags");
-    t.is_volatile = json_is_true(json_object_get(flags, "volatile"));
-    json_int_t timeout = json_integer_value(json_object_get(flags, "timeout"));
-    if (timeout <= 0) timeout = a->requests_timeout_ms;
-    bcast_ack_t *b = calloc(1, sizeof *b);
-    const char *uid = json_string_value(json_object_get(req, "uid"));
-    sbuf_t ch = SBUF_INIT;
-    if (a->specific && uid) sbuf_printf(&ch, "%s%s#", c->resp, uid);
-    else sbuf_puts(&ch, c->resp);
-    if (b) {
-        b->a = a;
-        b->channel = sbuf_take(&ch, NULL);
-        b->request_id = strdup(rid);
-        b->pending = 1; /* held while sending, so early acks cannot free it */
-    }
-    size_t count = b ? sio_broadcast_with_ack_local(c->nsp, data, bins, n_bins, &t, (uint32_t)timeout,
-                                                    bcast_ack_cb, b)
-                     : 0;
-    json_t *resp = json_pack("{s:i,s:s,s:I}", "type", REQ_BROADCAST_CLIENT_COUNT, "requestId", rid,
-                             "clientCount", (json_int_t)count);
-    respond(a, c, req, resp);
-    json_decref(resp);
-    if (b) {
-        b->pending += count;
-        bcast_ack_cb(NULL, NULL, b); /* drop the sending hold */
-    }
-    sbuf_free(&ch);
-    names_free(&rooms);
-    names_free(&except);
-}
-
-static void on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len) {
-    json_t *req = NULL;
-    sio_bin_t **bins = NULL;
-    size_t n_bins = 0;
-    if (len && msg[0] == '{') {
-        req = json_loadb(msg, len, 0, NULL);
-    } else {
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t off = 0;
-        if (mpc_check((const unsigned char *)msg, len) == 0 &&
-            msgpack_unpack_next(&u, msg, len, &off) == MSGPACK_UNPACK_SUCCESS)
-            req = mpc_to_json(&u.data, &bins, &n_bins);
-        msgpack_unpacked_destroy(&u);
-    }
-    const json_t *type = json_object_get(req, "type");
-    if (!json_is_object(req) || !json_is_integer(type)) {
-        a->stats.ignored++;
-        log_warn("adapter", "ignored a request on %s: not a JSON or msgpack object with a type (%zu bytes)",
-                 c->req, len);
-        goto out;
-    }
-    const char *uid = json_string_value(json_object_get(req, "uid"));
-    const char *rid = json_string_value(json_object_get(req, "requestId"));
-    const json_t *opts = json_object_get(req, "opts");
-    names_t rooms = {0}, except = {0};
-    names_from_json(&rooms, json_object_get(opts ? opts : req, "rooms"));
-    names_from_json(&except, json_object_get(opts, "except"));
-    sio_target_t t;
-    target_set(&t, &rooms, &except);
-    size_t n = 0;
-    sio_socket_t **v = NULL;
-    json_t *resp = NULL;
-    switch (json_integer_value(type)) {
-    case REQ_SOCKETS:
-        if (!rid) break;
-        v = sio_select(c->nsp, &t, &n);
-        resp = json_pack("{s:s,s:o}", "requestId", rid, "sockets", socket_ids(v, n));
-        break;
-    case REQ_ALL_ROOMS: {
-        if (!rid) break;
-        json_t *all = json_array();
-        room_t *r, *tmp;
-        HASH_ITER(hh, c->nsp->rooms, r, tmp) json_array_append_new(all, json_string(r->name));
-        sio_socket_t *s, *stmp;
-        HASH_ITER(hh, c->nsp->sockets, s, stmp) json_array_append_new(all, json_string(s->id));
-        resp = json_pack("{s:s,s:o}", "requestId", rid, "rooms", all);
-        break;
-    }
-    case REQ_REMOTE_JOIN:
-    case REQ_REMOTE_LEAVE:
-    case REQ_REMOTE_DISCONNECT: {
-        int kind = (int)json_integer_value(type);
-        int close = json_is_true(json_object_get(req, "close"));
-        names_t targets = {0};
-        if (kind != REQ_REMOTE_DISCONNECT) {
-            const json_t *tr = json_object_get(req, "rooms");
-            if (json_is_array(tr)) {
-                names_from_json(&targets, tr);
-            } else if (json_is_string(json_object_get(req, "room"))) {
-                json_t *one = json_pack("[O]", json_object_get(req, "room"));
-                names_from_json(&targets, one);
-                json_decref(one);
-            }
-        }
-        if (opts) {
-            v = sio_select(c->nsp, &t, &n);
-        } else {
-            /* the older single-socket form: {sid, room} with a response */
-            const char *sid = json_string_value(json_object_get(req, "sid"));
-            sio_socket_t *s = sid ? sio_socket_find(c->nsp, sid) : NULL;
-            if (s) {
-                v = malloc(sizeof *v);
-                if (v) v[0] = s, n = 1;
-            }
-            if (s && rid) resp = json_pack("{s:s}", "requestId", rid);
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (kind == REQ_REMOTE_DISCONNECT) {
-                sio_socket_disconnect(v[i], close);
-                continue;
-            }
-            for (size_t k = 0; k < targets.n; k++) {
-                if (kind == REQ_REMOTE_JOIN) sio_socket_join(v[i], targets.v[k]);
-                else sio_socket_leave(v[i], targets.v[k]);
-            }
-        }
-        names_free(&targets);
-        break;
-    }
-    case REQ_REMOTE_FETCH: {
-        if (!rid) break;
-        v = sio_select(c->nsp, &t, &n);
-        json_t *list = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(list, json_pack("{s:s,s:o,s:o,s:o}", "id", v[i]->id, "handshake",
-                                                  sio_socket_handshake(v[i]), "rooms", socket_rooms(v[i]),
-                                                  "data", sio_socket_data(v[i])));
-        resp = json_pack("{s:s,s:o}", "requestId", rid, "sockets", list);
-        break;
-    }
-    case REQ_SERVER_SIDE_EMIT: {
-        if (uid && strcmp(uid, a->uid) == 0) break;
-        const json_t *data = json_object_get(req, "data");
-        if (!json_is_array(data) || !json_is_string(json_array_get(data, 0))) {
-            a->stats.ignored++;
-            log_warn("adapter", "ignored a SERVER_SIDE_EMIT on %s: data is not [event, ...]", c->req);
-            break;
-        }
-        json_t *ack = c->nsp->rules ? rules_on_server_event(c->nsp->rules, c->nsp, data, bins, n_bins) : NULL;
-        if (ack && rid) {
-            json_t *r = json_pack("{s:i,s:s,s:O}", "type", REQ_SERVER_SIDE_EMIT, "requestId", rid, "data", ack);
-            /* Node answers server-side acks on the shared response channel */
-            publish_json(a, c->resp, r);
-            json_decref(r);
-        }
-        json_decref(ack);
-        break;
-    }
-    case REQ_BROADCAST:
-        if (uid && strcmp(uid, a->uid) == 0) break;
-        on_broadcast_request(a, c, req, bins, n_bins);
-        break;
-    case REQ_BROADCAST_CLIENT_COUNT:
-    case REQ_BROADCAST_ACK:
-        break; /* responses: this node sends no requests that expect them */
-    default:
-        a->stats.ignored++;
-        log_warn("adapter", "ignored a request on %s: unknown type %lld", c->req,
-                 (long long)json_integer_value(type));
-    }
-    if (resp) respond(a, c, req, resp);
-    json_decref(resp);
-    free(v);
-    names_free(&rooms);
-    names_free(&except);
-out:
-    json_decref(req);
-    for (size_t i = 0; i < n_bins; i++) frame_unref(bins[i]);
-    free(bins);
 }
 
 static void connect_all(adapter_t *a);
@@ -705,7 +398,7 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv) {
             return;
         }
         if (chl == strlen(c->req) && memcmp(channel, c->req, chl) == 0) {
-            on_request(a, c, msg->str, (size_t)msg->len);
+            adapter_on_request(a, c, msg->str, (size_t)msg->len);
             return;
         }
         if (strncmp(channel, c->resp, strlen(c->resp)) == 0) return; /* not a requester */
@@ -844,6 +537,16 @@ static void connect_all(adapter_t *a) {
 
 /* ---------------------------------------------------------------- public */
 
+static const char *node_id(void *ud) { return ((adapter_t *)ud)->uid; }
+
+/* What the broker calls: this is the whole seam between socketio and the
+ * Redis adapter (another cluster mode brings its own table). */
+static const sio_cluster_ops_t redis_cluster_ops = {
+    .publish = on_local_broadcast,
+    .forward = on_forward,
+    .node_id = node_id,
+};
+
 static char *join3(const char *a, const char *b, const char *c) {
     sbuf_t s = SBUF_INIT;
     sbuf_puts(&s, a);
@@ -878,10 +581,10 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
     a->buf = a->buf_cap ? calloc(a->buf_cap, sizeof *a->buf) : NULL;
     a->backoff_ms = BACKOFF_MIN_MS;
     a->retry = evtimer_new(base, retry_cb, a);
-    size_t n = HASH_COUNT(srv->nsps);
+    size_t n = 0;
+    for (sio_nsp_t *nsp = sio_nsp_next(srv, NULL); nsp; nsp = sio_nsp_next(srv, nsp)) n++;
     a->chans = calloc(n ? n : 1, sizeof *a->chans);
-    sio_nsp_t *nsp, *tmp;
-    HASH_ITER(hh, srv->nsps, nsp, tmp) {
+    for (sio_nsp_t *nsp = sio_nsp_next(srv, NULL); nsp && a->chans; nsp = sio_nsp_next(srv, nsp)) {
         nsp_chan_t *c = &a->chans[a->n_chans++];
         c->nsp = nsp;
         sbuf_t b = SBUF_INIT;
@@ -894,11 +597,7 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
         c->resp = sbuf_take(&b, NULL);
         c->resp_own = join3(c->resp, a->uid, "#");
     }
-    srv->publish = on_local_broadcast;
-    srv->publish_ud = a;
-    srv->forward = on_forward;
-    srv->forward_ud = a;
-    srv->node_id = a->uid;
+    sio_server_set_cluster(srv, &redis_cluster_ops, a);
     connect_all(a);
     return a;
 }
@@ -906,9 +605,7 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
 void adapter_free(adapter_t *a) {
     if (!a) return;
     a->closing = 1;
-    a->srv->publish = NULL;
-    a->srv->forward = NULL;
-    a->srv->node_id = NULL;
+    sio_server_set_cluster(a->srv, NULL, NULL);
     if (a->pub) redisAsyncFree(a->pub);
     if (a->sub) redisAsyncFree(a->sub);
     if (a->retry) event_free(a->retry);

@@ -43,8 +43,9 @@ typedef struct adapter_stats {
     size_t buffered;                 /* commands waiting in the buffer now */
 } adapter_stats_t;
 
-/* Creates the adapter for every namespace of srv and installs itself as
- * srv's publish hook; connects in the background. */
+/* Creates the adapter for every namespace of srv (declare them first) and
+ * installs itself as srv's cluster (sio_server_set_cluster); connects in
+ * the background.  adapter_free uninstalls it. */
 adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter_options_t *opt,
                        char *err, size_t errlen);
 void adapter_free(adapter_t *a);

@@ -125,7 +125,7 @@ static void metrics_cb(sbuf_t *out, void *ud) {
     }
     size_t n = HASH_COUNT(app->sio->nsps), i = 0;
     metrics_nsp_t *nsps = n ? calloc(n, sizeof *nsps) : NULL;
-    for (sio_nsp_t *nsp = app->sio->nsps; nsp && nsps; nsp = nsp->hh.next, i++)
+    for (sio_nsp_t *nsp = sio_nsp_next(app->sio, NULL); nsp && nsps && i < n; nsp = sio_nsp_next(app->sio, nsp), i++)
         nsps[i] = (metrics_nsp_t){nsp->name, HASH_COUNT(nsp->sockets), room_count(nsp->rooms)};
     g.nsps = nsps;
     g.n_nsps = nsps ? n : 0;
@@ -386,7 +386,7 @@ static int start_socketio(struct app *app, const cfg_t *cfg, const char *config)
             fprintf(stderr, "sio-broker: config error: %s: %s\n", config, err);
             return 2;
         }
-        sio_nsp_add(app->sio, cfg->nsps[i].name, r);
+        sio_nsp_add(app->sio, cfg->nsps[i].name, &rules_hooks, r);
     }
     if (cfg->redis_url) {
         adapter_options_t ao = {cfg->redis_url, cfg->redis_key, cfg->redis_requests_timeout_ms,
@@ -397,8 +397,8 @@ static int start_socketio(struct app *app, const cfg_t *cfg, const char *config)
             return 2;
         }
     }
-    for (sio_nsp_t *n = app->sio->nsps; n; n = n->hh.next) {
-        if (n->rules && rules_link(n->rules, app->sio, err, sizeof err) < 0) {
+    for (sio_nsp_t *n = sio_nsp_next(app->sio, NULL); n; n = sio_nsp_next(app->sio, n)) {
+        if (rules_of(n) && rules_link(rules_of(n), app->sio, err, sizeof err) < 0) {
             fprintf(stderr, "sio-broker: config error: %s: $.namespaces[\"%s\"]: %s\n", config, n->name, err);
             return 2;
         }

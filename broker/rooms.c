@@ -11,6 +11,14 @@ room_t *room_find(room_t *index, const char *name) {
 
 size_t room_count(room_t *index) { return HASH_COUNT(index); }
 
+void room_foreach(room_t *index, room_name_cb fn, void *ud) {
+    for (room_t *r = index; r; r = r->hh.next) fn(r->name, ud);
+}
+
+void room_member_foreach(const room_member_t *m, room_name_cb fn, void *ud) {
+    for (uint32_t i = 0; i < m->n_links; i++) fn(m->links[i].room->name, ud);
+}
+
 int room_is_member(const room_member_t *m, const char *name) {
     for (uint32_t i = 0; i < m->n_links; i++)
         if (strcmp(m->links[i].room->name, name) == 0) return 1;

@@ -50,4 +50,13 @@ int room_is_member(const room_member_t *m, const char *name);
 /* Number of rooms in the index. */
 size_t room_count(room_t *index);
 
+/* Iteration for callers that must not know the index's layout (the
+ * cluster's requests, through socketio).  fn gets each name, borrowed for
+ * the call, and must not join or leave meanwhile. */
+typedef void (*room_name_cb)(const char *name, void *ud);
+/* Every room of the index, oldest first. */
+void room_foreach(room_t *index, room_name_cb fn, void *ud);
+/* Every room m is in. */
+void room_member_foreach(const room_member_t *m, room_name_cb fn, void *ud);
+
 #endif

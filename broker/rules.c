@@ -126,12 +126,13 @@ void rules_free(rules_nsp_t *r) {
     free(r);
 }
 
-void rules_socket_free(sio_socket_t *s) {
-    struct rules_socket *rs = s->rules_state;
+static void rules_socket_free(void *ud, sio_socket_t *s) {
+    (void)ud;
+    struct rules_socket *rs = s->app_state;
     if (!rs) return;
     for (uint32_t i = 0; i < rs->n; i++) free(rs->rings[i].t);
     free(rs);
-    s->rules_state = NULL;
+    s->app_state = NULL;
 }
 
 /* ----------------------------------------------------------- compiling */
@@ -452,7 +453,7 @@ static int link_list(action_list_t *l, sio_server_t *srv, char *err, size_t errl
             snprintf(err, errlen, "an emit names namespace %s, which the config does not declare", a->nsp_name);
             return -1;
         }
-        if (a->kind == A_FORWARD && !srv->forward) {
+        if (a->kind == A_FORWARD && !sio_server_can_forward(srv)) {
             snprintf(err, errlen, "forward to stream %s needs Redis: set redis.url (or --redis)", a->stream);
             return -1;
         }
@@ -576,7 +577,7 @@ static uint64_t now_ms(void) {
 /* XADD <stream> MAXLEN ~ N * nsp sid event args user node ts [ack] */
 static void run_forward(run_t *r, const action_t *a) {
     sio_server_t *srv = r->nsp->srv;
-    if (!srv->forward || !r->s) return;
+    if (!sio_server_can_forward(srv) || !r->s) return;
     sbuf_t args = SBUF_INIT, user = SBUF_INIT;
     json_t *all = r->ctx.args ? (json_t *)r->ctx.args : NULL;
     if (all) json_out(&args, all);
@@ -586,14 +587,14 @@ static void run_forward(run_t *r, const action_t *a) {
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)now_ms());
     snprintf(ack, sizeof ack, "%lld", (long long)r->ack_id);
     const char *f[16] = {"nsp", r->nsp->name, "sid", r->s->id, "event", r->event ? r->event : "",
-                         "args", args.data, "user", user.data, "node", srv->node_id ? srv->node_id : "",
+                         "args", args.data, "user", user.data, "node", sio_server_node_id(srv),
                          "ts", ts, "ack", ack};
     size_t lens[16];
     size_t n = r->ack_id >= 0 ? 16 : 14;
     for (size_t i = 0; i < n; i++) lens[i] = f[i] ? strlen(f[i]) : 0;
     lens[7] = args.len;
     lens[9] = user.len;
-    if (!args.oom && !user.oom) srv->forward(srv, a->stream, a->maxlen, f, lens, n, srv->forward_ud);
+    if (!args.oom && !user.oom) sio_server_forward(srv, a->stream, a->maxlen, f, lens, n);
     sbuf_free(&args);
     sbuf_free(&user);
 }
@@ -601,13 +602,15 @@ static void run_forward(run_t *r, const action_t *a) {
 /* Returns 1 when the event may pass, 0 when over the limit. */
 static int rate_ok(run_t *r, const action_t *a) {
     sio_socket_t *s = r->s;
-    if (!s->rules_state) {
+    struct rules_socket *rs = s->app_state;
+    if (!rs) {
         uint32_t n = r->rules->n_rate_limits;
-        s->rules_state = calloc(1, sizeof *s->rules_state + n * sizeof(rl_ring_t));
-        if (!s->rules_state) return 1;
-        s->rules_state->n = n;
+        rs = calloc(1, sizeof *rs + n * sizeof(rl_ring_t));
+        if (!rs) return 1;
+        rs->n = n;
+        s->app_state = rs;
     }
-    rl_ring_t *ring = &s->rules_state->rings[a->rl_index];
+    rl_ring_t *ring = &rs->rings[a->rl_index];
     if (!ring->t && !(ring->t = calloc(a->limit, sizeof *ring->t))) return 1;
     uint64_t now = now_ms();
     if (ring->n == a->limit) {
@@ -687,7 +690,7 @@ static void run_list(run_t *r, const action_list_t *l, int skip_require) {
             if (tpl_render_str(a->room, &r->ctx, &room) == 0 && room.len) {
                 if (a->kind == A_JOIN) sio_socket_join(r->s, room.data);
                 else if (a->kind == A_LEAVE) sio_socket_leave(r->s, room.data);
-                else room_leave_matching(&r->s->nsp->rooms, &r->s->member, room.data);
+                else sio_socket_leave_matching(r->s, room.data);
             } else {
                 log_debug("rules", "socket %s: room action skipped: room template has a missing field", r->s->id);
             }
@@ -762,9 +765,11 @@ static void run_init(run_t *r, rules_nsp_t *rules, sio_socket_t *s, const sio_pa
     r->ctx.query_cache = &r->query;
     r->ctx.sid = s->id;
     r->ctx.nsp = s->nsp->name;
+    r->ctx.node = sio_server_node_id(s->nsp->srv);
 }
 
-const char *rules_authorize(rules_nsp_t *rules, sio_socket_t *s) {
+static const char *rules_authorize(void *ud, sio_socket_t *s) {
+    rules_nsp_t *rules = ud;
     if (!rules->jwt && !rules->n_connect_requires) return NULL;
     if (rules->jwt) {
         json_t *hs = sio_client_handshake(s->client);
@@ -795,14 +800,16 @@ const char *rules_authorize(rules_nsp_t *rules, sio_socket_t *s) {
     return NULL;
 }
 
-void rules_on_connect(rules_nsp_t *rules, sio_socket_t *s) {
+static void rules_on_connect(void *ud, sio_socket_t *s) {
+    rules_nsp_t *rules = ud;
     run_t r;
     run_init(&r, rules, s, NULL, NULL);
     run_list(&r, &rules->on_connect, 1);
     run_done(&r);
 }
 
-void rules_on_disconnect(rules_nsp_t *rules, sio_socket_t *s, const char *reason) {
+static void rules_on_disconnect(void *ud, sio_socket_t *s, const char *reason) {
+    rules_nsp_t *rules = ud;
     (void)reason;
     if (!rules->on_disconnect.n) return;
     run_t r;
@@ -817,7 +824,8 @@ void rules_on_disconnect(rules_nsp_t *rules, sio_socket_t *s, const char *reason
     run_done(&r);
 }
 
-void rules_on_event(rules_nsp_t *rules, sio_socket_t *s, const sio_packet_t *pkt) {
+static void rules_on_event(void *ud, sio_socket_t *s, const sio_packet_t *pkt) {
+    rules_nsp_t *rules = ud;
     const json_t *name = json_array_get(pkt->data, 0);
     if (!json_is_string(name)) return;
     event_rules_t *e = NULL;
@@ -833,8 +841,9 @@ void rules_on_event(rules_nsp_t *rules, sio_socket_t *s, const sio_packet_t *pkt
     json_decref(args);
 }
 
-json_t *rules_on_server_event(rules_nsp_t *rules, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
-                              size_t n_bins) {
+static json_t *rules_on_server_event(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                                     size_t n_bins) {
+    rules_nsp_t *rules = ud;
     const json_t *name = json_array_get(data, 0);
     event_rules_t *e = NULL;
     if (json_is_string(name)) HASH_FIND_STR(rules->server_events, json_string_value(name), e);
@@ -850,7 +859,22 @@ json_t *rules_on_server_event(rules_nsp_t *rules, sio_nsp_t *nsp, const json_t *
     r.ack_id = -1;
     r.ctx.args = args;
     r.ctx.nsp = nsp->name;
+    r.ctx.node = sio_server_node_id(nsp->srv);
     run_list(&r, &e->list, 0);
     json_decref(args);
     return r.ack_out;
 }
+
+static void rules_free_ud(void *ud) { rules_free(ud); }
+
+const sio_nsp_hooks_t rules_hooks = {
+    .authorize = rules_authorize,
+    .on_connect = rules_on_connect,
+    .on_event = rules_on_event,
+    .on_disconnect = rules_on_disconnect,
+    .on_server_event = rules_on_server_event,
+    .socket_free = rules_socket_free,
+    .free = rules_free_ud,
+};
+
+rules_nsp_t *rules_of(const sio_nsp_t *nsp) { return nsp->hooks == &rules_hooks ? nsp->hooks_ud : NULL; }

@@ -32,25 +32,24 @@ typedef struct rules_nsp rules_nsp_t;
 rules_nsp_t *rules_compile(const json_t *nsp_cfg, const char *path, char *err, size_t errlen);
 void rules_free(rules_nsp_t *r);
 
+/* The namespace hooks that run compiled rules: declare a namespace with
+ * sio_nsp_add(srv, name, &rules_hooks, r), which takes r (freed with the
+ * server).  What each hook does:
+ *   authorize      JWT (sets s->user) and the on_connect `require` actions
+ *   on_connect     the other on_connect actions, in order
+ *   on_event       the actions of "events.<name>"
+ *   on_disconnect  the on_disconnect actions (emits to others, forwards)
+ *   on_server_event  the actions of "server_events.<name>"; returns the
+ *                  value of its ack action, or NULL when none acks
+ *   socket_free    frees the socket's rate-limit state (s->app_state) */
+extern const sio_nsp_hooks_t rules_hooks;
+
+/* The rules of a namespace declared with rules_hooks, else NULL. */
+rules_nsp_t *rules_of(const sio_nsp_t *nsp);
+
 /* Resolves what compilation could not: namespaces named by emit actions
- * must exist, forward needs a stream hook.  Returns 0 or -1 with err. */
+ * must exist, forward needs a cluster with streams (install the cluster
+ * first).  Returns 0 or -1 with err. */
 int rules_link(rules_nsp_t *r, sio_server_t *srv, char *err, size_t errlen);
-
-/* Before CONNECT: JWT (sets s->user) and the on_connect `require` actions.
- * Returns NULL to accept, or the CONNECT_ERROR message. */
-const char *rules_authorize(rules_nsp_t *r, sio_socket_t *s);
-/* After CONNECT is queued: the other on_connect actions, in order. */
-void rules_on_connect(rules_nsp_t *r, sio_socket_t *s);
-/* pkt is a complete EVENT/BINARY_EVENT packet (data[0] is the event name). */
-void rules_on_event(rules_nsp_t *r, sio_socket_t *s, const sio_packet_t *pkt);
-void rules_on_disconnect(rules_nsp_t *r, sio_socket_t *s, const char *reason);
-/* A server-side emit from another node (data is [event, ...args]): runs the
- * namespace's "server_events" actions and returns the value of its ack
- * action (new reference), or NULL when none acks. */
-json_t *rules_on_server_event(rules_nsp_t *r, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
-                              size_t n_bins);
-
-/* Frees the socket's rule state (called when the socket is freed). */
-void rules_socket_free(sio_socket_t *s);
 
 #endif

@@ -3,8 +3,9 @@
  *
  * Packet flow in: engine → on_message → parse (sio_codec) → wait for binary
  * attachments if any → dispatch by type to the client's socket of that
- * namespace → rules.  Out: rules/adapter → sio_broadcast / sio_socket_emit →
- * encode once → eio_send_many on each recipient.
+ * namespace → the namespace's hooks (rules).  Out: hooks/cluster →
+ * sio_broadcast / sio_socket_emit → encode once → eio_send_many on each
+ * recipient, and the cluster's publish.
  *
  * Protocol strictness follows Node's socket.io 4 `Client`: a packet for a
  * namespace the client has not joined (other than CONNECT), a CONNECT_ERROR
@@ -18,7 +19,6 @@
 
 #include "../common/ids.h"
 #include "../common/log.h"
-#include "rules.h"
 #include "../common/sbuf.h"
 
 #define MAX_FRAMES_ON_STACK 16
@@ -70,6 +70,10 @@ static void send_raw(sio_client_t *c, sio_type_t type, const char *nsp, const js
 
 /* -------------------------------------------------------------- server */
 
+/* Installed for namespaces declared without hooks: calls need no NULL check
+ * of the table, only of each hook. */
+static const sio_nsp_hooks_t no_hooks;
+
 sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_ms) {
     sio_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) return NULL;
@@ -84,14 +88,14 @@ void sio_server_free(sio_server_t *srv) {
     sio_nsp_t *n, *tmp;
     HASH_ITER(hh, srv->nsps, n, tmp) {
         HASH_DEL(srv->nsps, n);
-        rules_free(n->rules);
+        if (n->hooks->free) n->hooks->free(n->hooks_ud);
         free(n->name);
         free(n);
     }
     free(srv);
 }
 
-sio_nsp_t *sio_nsp_add(sio_server_t *srv, const char *name, struct rules_nsp *rules) {
+sio_nsp_t *sio_nsp_add(sio_server_t *srv, const char *name, const sio_nsp_hooks_t *hooks, void *hooks_ud) {
     sio_nsp_t *n = calloc(1, sizeof *n);
     if (!n) return NULL;
     n->name = strdup(name);
@@ -100,7 +104,8 @@ sio_nsp_t *sio_nsp_add(sio_server_t *srv, const char *name, struct rules_nsp *ru
         return NULL;
     }
     n->srv = srv;
-    n->rules = rules;
+    n->hooks = hooks ? hooks : &no_hooks;
+    n->hooks_ud = hooks_ud;
     HASH_ADD_KEYPTR(hh, srv->nsps, n->name, strlen(n->name), n);
     return n;
 }
@@ -111,10 +116,56 @@ sio_nsp_t *sio_nsp_find(sio_server_t *srv, const char *name) {
     return n;
 }
 
+sio_nsp_t *sio_nsp_next(sio_server_t *srv, sio_nsp_t *nsp) {
+    return nsp ? nsp->hh.next : srv->nsps; /* uthash keeps insertion order */
+}
+
 sio_socket_t *sio_socket_find(sio_nsp_t *nsp, const char *id) {
     sio_socket_t *s = NULL;
     HASH_FIND_STR(nsp->sockets, id, s);
     return s;
+}
+
+json_t *sio_nsp_server_event(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins) {
+    if (!nsp->hooks->on_server_event) return NULL;
+    return nsp->hooks->on_server_event(nsp->hooks_ud, nsp, data, bins, n_bins);
+}
+
+/* ------------------------------------------------------------- cluster */
+
+void sio_server_set_cluster(sio_server_t *srv, const sio_cluster_ops_t *ops, void *ud) {
+    srv->cluster = ops;
+    srv->cluster_ud = ops ? ud : NULL;
+}
+
+const char *sio_server_node_id(const sio_server_t *srv) {
+    const char *id = srv->cluster && srv->cluster->node_id ? srv->cluster->node_id(srv->cluster_ud) : NULL;
+    return id ? id : "";
+}
+
+int sio_server_can_forward(const sio_server_t *srv) { return srv->cluster && srv->cluster->forward; }
+
+int sio_server_forward(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
+                       const size_t *lens, size_t n_fields) {
+    if (!sio_server_can_forward(srv)) return -1;
+    srv->cluster->forward(srv->cluster_ud, stream, maxlen, fields, lens, n_fields);
+    return 0;
+}
+
+/* --------------------------------------------------------------- rooms */
+
+void sio_nsp_foreach_room(sio_nsp_t *nsp, sio_room_cb fn, void *ud) {
+    room_foreach(nsp->rooms, fn, ud);
+    for (sio_socket_t *s = nsp->sockets; s; s = s->hh.next) fn(s->id, ud);
+}
+
+void sio_socket_foreach_room(const sio_socket_t *s, sio_room_cb fn, void *ud) {
+    fn(s->id, ud);
+    room_member_foreach(&s->member, fn, ud);
+}
+
+int sio_nsp_has_room(sio_nsp_t *nsp, const char *name) {
+    return room_find(nsp->rooms, name) || sio_socket_find(nsp, name);
 }
 
 /* ------------------------------------------------------------- sockets */
@@ -142,17 +193,17 @@ static void ack_timeout_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 static void socket_free(sio_socket_t *s) {
-    rules_socket_free(s);
+    if (s->nsp->hooks->socket_free) s->nsp->hooks->socket_free(s->nsp->hooks_ud, s);
     json_decref(s->auth);
     json_decref(s->user);
     free(s);
 }
 
-/* Removes a socket from its namespace and client.  The rules' on_disconnect
+/* Removes a socket from its namespace and client.  The on_disconnect hook
  * runs first, while the socket is still in its rooms but no longer receives. */
 static void socket_close(sio_socket_t *s, const char *reason) {
     s->connected = 0;
-    if (s->nsp->rules) rules_on_disconnect(s->nsp->rules, s, reason);
+    if (s->nsp->hooks->on_disconnect) s->nsp->hooks->on_disconnect(s->nsp->hooks_ud, s, reason);
     while (s->acks) {
         sio_pending_ack_t *a = s->acks;
         s->acks = a->next;
@@ -176,6 +227,10 @@ int sio_socket_join(sio_socket_t *s, const char *room) {
 int sio_socket_leave(sio_socket_t *s, const char *room) {
     room_leave(&s->nsp->rooms, &s->member, room);
     return 0;
+}
+
+void sio_socket_leave_matching(sio_socket_t *s, const char *prefix) {
+    room_leave_matching(&s->nsp->rooms, &s->member, prefix);
 }
 
 int sio_socket_emit(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins) {
@@ -432,8 +487,9 @@ size_t sio_broadcast(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
     }
     size_t count = sio_deliver(nsp, frames, (size_t)n, t);
     release(frames, n, stack);
-    if (!t->is_local && nsp->srv->publish)
-        nsp->srv->publish(nsp->srv, nsp, data, bins, n_bins, t, nsp->srv->publish_ud);
+    sio_server_t *srv = nsp->srv;
+    if (!t->is_local && srv->cluster && srv->cluster->publish)
+        srv->cluster->publish(srv->cluster_ud, nsp, data, bins, n_bins, t);
     return count;
 }
 
@@ -510,7 +566,7 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
     sio_socket_t **tail = &c->sockets;
     while (*tail) tail = &(*tail)->next_in_client;
     *tail = s;
-    const char *refusal = nsp->rules ? rules_authorize(nsp->rules, s) : NULL;
+    const char *refusal = nsp->hooks->authorize ? nsp->hooks->authorize(nsp->hooks_ud, s) : NULL;
     if (refusal) {
         /* refused before anyone sees the socket: CONNECT_ERROR, nothing joined */
         json_t *err = json_pack("{s:s}", "message", refusal);
@@ -530,7 +586,7 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
     send_packet(s, SIO_CONNECT, -1, ok, NULL, 0);
     json_decref(ok);
     eio_write_break(c->eio);
-    if (nsp->rules) rules_on_connect(nsp->rules, s);
+    if (nsp->hooks->on_connect) nsp->hooks->on_connect(nsp->hooks_ud, s);
 }
 
 static void on_ack(sio_socket_t *s, sio_packet_t *p) {
@@ -563,7 +619,7 @@ static int dispatch(sio_client_t *c, sio_packet_t *p) {
         break;
     case SIO_EVENT:
     case SIO_BINARY_EVENT:
-        if (s->nsp->rules) rules_on_event(s->nsp->rules, s, p);
+        if (s->nsp->hooks->on_event) s->nsp->hooks->on_event(s->nsp->hooks_ud, s, p);
         break;
     case SIO_ACK:
     case SIO_BINARY_ACK:

@@ -4,13 +4,16 @@
  *
  * One sio_client per Engine.IO session; one sio_socket per namespace the
  * client connected to.  Application behaviour (what happens on connect, on
- * an event, on disconnect) is not here: each namespace has compiled rules
- * (rules.h) that this module calls at those points.
+ * an event, on disconnect) is not here: whoever declares a namespace gives
+ * it a table of hooks (sio_nsp_hooks_t; the rules of rules.h install theirs)
+ * that this module calls at those points.
  *
  * Broadcasts encode the packet once (sio_codec) and queue references to the
  * same frames on every recipient (engine).  A broadcast also goes to the
- * cluster through the `publish` hook when one is installed (the Redis
- * adapter), unless flagged local.
+ * cluster through the cluster table (sio_cluster_ops_t) when one is
+ * installed (the Redis adapter), unless flagged local.  The cluster reaches
+ * back in only through the public functions below (selection, delivery,
+ * room iteration), never through the room index itself.
  */
 #ifndef SIO_SOCKETIO_H
 #define SIO_SOCKETIO_H
@@ -28,7 +31,6 @@ typedef struct sio_server sio_server_t;
 typedef struct sio_nsp sio_nsp_t;
 typedef struct sio_socket sio_socket_t;
 typedef struct sio_client sio_client_t;
-struct rules_nsp;
 
 /* Who a broadcast goes to.  rooms/except hold room names or socket ids. */
 typedef struct sio_target {
@@ -40,6 +42,48 @@ typedef struct sio_target {
     unsigned is_volatile : 1;
     unsigned is_local : 1;      /* do not publish to the cluster */
 } sio_target_t;
+
+/* What a namespace does at the points of a socket's life, installed with
+ * the namespace (sio_nsp_add).  Every hook may be NULL; ud is the
+ * namespace's hooks_ud.  Hooks may emit, broadcast, join and leave. */
+typedef struct sio_nsp_hooks {
+    /* Before CONNECT is answered, the socket not yet visible to anyone:
+     * NULL accepts; otherwise the CONNECT_ERROR message (the hooks' own
+     * storage, read at once) and the socket is freed unseen. */
+    const char *(*authorize)(void *ud, sio_socket_t *s);
+    /* After CONNECT is queued. */
+    void (*on_connect)(void *ud, sio_socket_t *s);
+    /* A complete EVENT/BINARY_EVENT packet (data[0] is the event name). */
+    void (*on_event)(void *ud, sio_socket_t *s, const sio_packet_t *pkt);
+    /* The socket is leaving: still in its rooms, no longer receiving. */
+    void (*on_disconnect)(void *ud, sio_socket_t *s, const char *reason);
+    /* A server-side emit from another node (data is [event, ...args],
+     * borrowed): returns the ack value (new reference) or NULL. */
+    json_t *(*on_server_event)(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                               size_t n_bins);
+    /* The socket is being freed: release s->app_state. */
+    void (*socket_free)(void *ud, sio_socket_t *s);
+    /* The namespace is being freed: release ud. */
+    void (*free)(void *ud);
+} sio_nsp_hooks_t;
+
+/* The cluster a node belongs to (the Redis adapter; another cluster mode
+ * is another table), installed with sio_server_set_cluster.  ud is the
+ * cluster's own pointer.  Calls come from inside event handling: they
+ * queue work and return, never call back into this module synchronously. */
+typedef struct sio_cluster_ops {
+    /* Every non-local broadcast, after local delivery: data is
+     * [event, ...args], data/bins/t borrowed for the call. */
+    void (*publish)(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
+                    const sio_target_t *t);
+    /* Appends one entry to a stream (XADD stream MAXLEN ~ maxlen * fields):
+     * fields are name/value pairs, n_fields strings with their lengths,
+     * borrowed.  NULL when the cluster has no streams. */
+    void (*forward)(void *ud, const char *stream, size_t maxlen, const char *const *fields, const size_t *lens,
+                    size_t n_fields);
+    /* This node's id in the cluster (borrowed, lives as long as ud). */
+    const char *(*node_id)(void *ud);
+} sio_cluster_ops_t;
 
 /* Pending server→client acknowledgement. */
 typedef void (*sio_ack_cb)(sio_socket_t *s, const sio_packet_t *ack /* NULL on timeout */, void *ud);
@@ -61,7 +105,8 @@ struct sio_socket {
     sio_socket_t *next_in_client;
     json_t *auth;                /* handshake auth payload (object), NULL when none was sent */
     json_t *user;                /* verified JWT claims or NULL */
-    struct rules_socket *rules_state; /* per-socket rule state (rate limits), owned by rules.c */
+    void *app_state;             /* the namespace hooks' per-socket state (rules: rate limits),
+                                    released by hooks->socket_free */
     sio_pending_ack_t *acks;
     uint8_t connected;
 };
@@ -74,7 +119,8 @@ struct sio_nsp {
     sio_server_t *srv;
     sio_socket_t *sockets;       /* by id */
     room_t *rooms;
-    struct rules_nsp *rules;
+    const sio_nsp_hooks_t *hooks; /* never NULL (an empty table when none given) */
+    void *hooks_ud;
 };
 
 struct sio_client {
@@ -93,17 +139,8 @@ struct sio_server {
     uint32_t connect_timeout_ms;
     uint32_t ack_timeout_ms;     /* default timeout of server→client acks */
     uint32_t mark;               /* broadcast dedup generation */
-    /* Cluster hook (the adapter): called for every non-local broadcast with
-     * the packet's data (event name first) and the target. */
-    void (*publish)(sio_server_t *srv, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
-                    size_t n_bins, const sio_target_t *t, void *ud);
-    void *publish_ud;
-    /* Stream hook (the adapter): XADD stream MAXLEN ~ maxlen * fields...;
-     * fields are name/value pairs (2 * n_pairs strings with lengths). */
-    void (*forward)(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
-                    const size_t *lens, size_t n_fields, void *ud);
-    void *forward_ud;
-    const char *node_id;         /* the adapter's uid, "" without a cluster */
+    const sio_cluster_ops_t *cluster; /* NULL: a single node */
+    void *cluster_ud;
 };
 
 sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_ms);
@@ -111,10 +148,42 @@ void sio_server_free(sio_server_t *srv);
 /* Engine.IO handlers that route sessions to this server (ud = srv). */
 extern const eio_handlers_t sio_eio_handlers;
 
-/* Declares a namespace (rules taken, may be NULL). */
-sio_nsp_t *sio_nsp_add(sio_server_t *srv, const char *name, struct rules_nsp *rules);
+/* Declares a namespace with its hooks (hooks borrowed, must outlive the
+ * server; NULL for none; hooks_ud taken: hooks->free releases it).
+ * Returns NULL on allocation failure (hooks_ud not taken then). */
+sio_nsp_t *sio_nsp_add(sio_server_t *srv, const char *name, const sio_nsp_hooks_t *hooks, void *hooks_ud);
 sio_nsp_t *sio_nsp_find(sio_server_t *srv, const char *name);
+/* The namespaces in declaration order: the first with NULL, then the one
+ * after nsp; NULL at the end. */
+sio_nsp_t *sio_nsp_next(sio_server_t *srv, sio_nsp_t *nsp);
 sio_socket_t *sio_socket_find(sio_nsp_t *nsp, const char *id);
+
+/* Installs the cluster (ops borrowed, must outlive its use; NULL removes
+ * it: the node is alone again). */
+void sio_server_set_cluster(sio_server_t *srv, const sio_cluster_ops_t *ops, void *ud);
+/* The cluster's id of this node, "" without a cluster. */
+const char *sio_server_node_id(const sio_server_t *srv);
+/* 1 when the cluster can append to streams (sio_server_forward). */
+int sio_server_can_forward(const sio_server_t *srv);
+/* Appends to a stream through the cluster (see sio_cluster_ops_t.forward).
+ * Returns 0, or -1 when there is no cluster with streams. */
+int sio_server_forward(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
+                       const size_t *lens, size_t n_fields);
+
+/* Room iteration for the cluster's requests.  A socket's id counts as a
+ * room holding only that socket, as in Socket.IO.  fn must not join,
+ * leave or disconnect while iterating. */
+typedef void (*sio_room_cb)(const char *room, void *ud);
+/* Every room of the namespace, then every socket id. */
+void sio_nsp_foreach_room(sio_nsp_t *nsp, sio_room_cb fn, void *ud);
+/* The socket's id, then the rooms it joined (in joining order until a leave). */
+void sio_socket_foreach_room(const sio_socket_t *s, sio_room_cb fn, void *ud);
+/* 1 when name is a room of the namespace or the id of one of its sockets. */
+int sio_nsp_has_room(sio_nsp_t *nsp, const char *name);
+
+/* Runs the namespace's on_server_event hook (a server-side emit from the
+ * cluster); returns its ack value (new reference) or NULL. */
+json_t *sio_nsp_server_event(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins);
 
 /* Emits an event to one socket.  data is [event, ...args] (borrowed).
  * Returns 0, or -1 when the packet could not be encoded or queued. */
@@ -123,7 +192,9 @@ int sio_socket_emit(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins,
 int sio_socket_ack(sio_socket_t *s, int64_t id, const json_t *args, sio_bin_t *const *bins, size_t n_bins);
 int sio_socket_join(sio_socket_t *s, const char *room);
 int sio_socket_leave(sio_socket_t *s, const char *room);
-/* Server-side disconnect: DISCONNECT packet, rules' on_disconnect; with
+/* Leaves every room whose name starts with prefix. */
+void sio_socket_leave_matching(sio_socket_t *s, const char *prefix);
+/* Server-side disconnect: DISCONNECT packet, hooks' on_disconnect; with
  * close, the whole client connection is closed. */
 void sio_socket_disconnect(sio_socket_t *s, int close);
 

@@ -86,3 +86,10 @@ int mpc_check(const unsigned char *buf, size_t len) {
     }
     return 0;
 }
+
+int mpc_unpack_untrusted(msgpack_unpacked *u, const char *buf, size_t len) {
+    msgpack_unpacked_init(u);
+    if (mpc_check((const unsigned char *)buf, len) < 0) return -1;
+    size_t off = 0;
+    return msgpack_unpack_next(u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS ? 0 : -1;
+}

@@ -35,8 +35,8 @@
  * fixstr/str8/16/32, bin8/16/32 for attachments, fix/16/32 arrays and maps.
  *
  * Limits: nesting deeper than MPC_MAX_DEPTH is rejected (hostile input).
- * Untrusted bytes go through mpc_check (msgpack_check.h) before msgpack-c
- * unpacks them: its unpacker allocates for declared sizes up front.
+ * Untrusted bytes go through mpc_unpack_untrusted (msgpack_check.h), never
+ * straight into msgpack-c: its unpacker allocates for declared sizes up front.
  */
 #ifndef SIO_MSGPACK_CODEC_H
 #define SIO_MSGPACK_CODEC_H

@@ -584,10 +584,7 @@ static json_t *message_json(const redisReply *r) {
         v = sio_json_load(p->str, p->len);
     } else {
         msgpack_unpacked u;
-        size_t off = 0;
-        msgpack_unpacked_init(&u);
-        if (mpc_check((const unsigned char *)p->str, p->len) == 0 &&
-            msgpack_unpack_next(&u, p->str, p->len, &off) == MSGPACK_UNPACK_SUCCESS) {
+        if (mpc_unpack_untrusted(&u, p->str, p->len) == 0) {
             sio_bin_t **bins = NULL;
             size_t n_bins = 0;
             v = mpc_to_json(&u.data, &bins, &n_bins);

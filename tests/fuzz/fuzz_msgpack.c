@@ -2,10 +2,14 @@
  * libFuzzer target for codec/msgpack_codec, which reads every message
  * other nodes (and anything else with access to Redis) publish.
  *
- * Arbitrary bytes go through msgpack-c's msgpack_unpack_next, as the
- * adapter reads them, and then through all three readers of the codec.
- * Besides "no crash, no leak, no undefined behaviour" it checks that they
- * agree, since the broker uses both paths for the same messages:
+ * Arbitrary bytes go through mpc_unpack_untrusted (msgpack_check.h), the
+ * guard in front of msgpack-c that the adapter and sio-admin use, and then
+ * through all three readers of the codec.  So the guard itself is fuzzed:
+ * input it lets through to msgpack-c asking for a huge allocation (as five
+ * bytes "dd ff ff ff ff" once did) exceeds libFuzzer's malloc limit and is
+ * reported as a crash.  Besides "no crash, no leak, no undefined
+ * behaviour" it checks that the readers agree, since the broker uses both
+ * paths for the same messages:
  *  - mpc_write_json and json_out(mpc_to_json) give the same text and the
  *    same attachments;
  *  - mpc_packet_frames' text frame is the packet header plus that text;
@@ -20,80 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec/msgpack_codec.h"
 #include "codec/json_out.h"
+#include "codec/msgpack_check.h"
+#include "codec/msgpack_codec.h"
 
 #define MAX_FRAMES 16
 
 static void check(int ok) {
     if (!ok) __builtin_trap();
-}
-
-static uint64_t be(const uint8_t *p, size_t n) {
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) v = v << 8 | p[i];
-    return v;
-}
-
-/* msgpack-c reserves room for every element an array or map header
- * announces before reading any: five bytes ("dd ff ff ff ff") ask for
- * ~100 GB, which libFuzzer's malloc limit reports as a crash although
- * msgpack-c only gets NULL and returns an error.  Every element takes at
- * least one byte, so inputs announcing more elements than bytes remain are
- * left out; everything else (truncation included) goes to msgpack-c. */
-static int plausible(const uint8_t *d, size_t n) {
-    size_t off = 0;
-    uint64_t pending = 1; /* values still to read */
-    while (pending && off < n) {
-        pending--;
-        uint8_t b = d[off++];
-        size_t len_bytes = 0, skip = 0;
-        uint64_t children = 0;
-        if (b <= 0x7f || b >= 0xe0) continue;
-        if (b <= 0x8f) {
-            children = 2 * (uint64_t)(b & 0x0f);
-        } else if (b <= 0x9f) {
-            children = b & 0x0f;
-        } else if (b <= 0xbf) {
-            skip = b & 0x1f;
-        } else {
-            switch (b) {
-            case 0xc4: case 0xc5: case 0xc6: len_bytes = (size_t)1 << (b - 0xc4); break;
-            case 0xc7: case 0xc8: case 0xc9: len_bytes = (size_t)1 << (b - 0xc7); skip = 1; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xcd: case 0xce: case 0xcf: skip = (size_t)1 << (b - 0xcc); break;
-            case 0xd0: case 0xd1: case 0xd2: case 0xd3: skip = (size_t)1 << (b - 0xd0); break;
-            case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-                skip = 1 + ((size_t)1 << (b - 0xd4)); /* type, data */
-                break;
-            case 0xd9: case 0xda: case 0xdb: len_bytes = b == 0xd9 ? 1 : b == 0xda ? 2 : 4; break;
-            case 0xdc: case 0xdd:
-            case 0xde: case 0xdf: {
-                size_t w = (b == 0xdc || b == 0xde) ? 2 : 4;
-                if (n - off < w) return 1;
-                uint64_t count = be(d + off, w);
-                off += w;
-                if (count > n - off) return 0;
-                children = (b >= 0xde) ? 2 * count : count;
-                break;
-            }
-            case 0xc0: case 0xc2: case 0xc3: break; /* nil, false, true */
-            default: return 1; /* 0xc1, which msgpack-c refuses */
-            }
-        }
-        if (len_bytes) {
-            if (n - off < len_bytes) return 1;
-            uint64_t len = be(d + off, len_bytes);
-            off += len_bytes;
-            if (len > n - off) return 1; /* truncated payload: no allocation */
-            skip += (size_t)len;
-        }
-        if (skip > n - off) return 1;
-        off += skip;
-        pending += children;
-    }
-    return 1;
 }
 
 static void free_bins(sio_bin_t **bins, size_t n) {
@@ -178,11 +116,8 @@ static void check_frames(const msgpack_object *o, const sbuf_t *text, size_t n_b
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!plausible(data, size)) return 0;
     msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (msgpack_unpack_next(&u, (const char *)data, size, &off) != MSGPACK_UNPACK_SUCCESS) {
+    if (mpc_unpack_untrusted(&u, (const char *)data, size) < 0) {
         msgpack_unpacked_destroy(&u);
         return 0;
     }

@@ -106,10 +106,13 @@ static void test_hostile_inputs(void **state) {
     assert_null(json_loads("{\"events\":{\"\xff\xfe\":[]}}", 0, &je));
 }
 
-static void no_stream(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
-                      const size_t *lens, size_t n, void *ud) {
-    (void)srv, (void)stream, (void)maxlen, (void)fields, (void)lens, (void)n, (void)ud;
+static void no_stream(void *ud, const char *stream, size_t maxlen, const char *const *fields, const size_t *lens,
+                      size_t n) {
+    (void)ud, (void)stream, (void)maxlen, (void)fields, (void)lens, (void)n;
 }
+
+/* a cluster with streams, as the adapter is one */
+static const sio_cluster_ops_t streams_only = {.forward = no_stream};
 
 /* Every shipped app config compiles and links. */
 static void test_app_configs(void **state) {
@@ -123,21 +126,22 @@ static void test_app_configs(void **state) {
         json_t *root = json_load_file(path, 0, &je);
         if (!root) fail_msg("%s: %s", path, je.text);
         sio_server_t *srv = sio_server_new(NULL, 1000);
-        /* forward needs a stream hook, as the adapter installs one */
-        srv->forward = no_stream;
+        /* forward needs a cluster with streams, as the adapter installs one */
+        sio_server_set_cluster(srv, &streams_only, NULL);
         const char *name;
         json_t *nsp;
         json_object_foreach(json_object_get(root, "namespaces"), name, nsp) {
             char err[1024] = "";
             rules_nsp_t *r = rules_compile(nsp, name, err, sizeof err);
             if (!r) fail_msg("%s %s: %s", apps[i], name, err);
-            sio_nsp_add(srv, name, r);
+            sio_nsp_add(srv, name, &rules_hooks, r);
         }
-        for (sio_nsp_t *n = srv->nsps; n; n = n->hh.next) {
+        for (sio_nsp_t *n = sio_nsp_next(srv, NULL); n; n = sio_nsp_next(srv, n)) {
             char err[1024] = "";
-            if (rules_link(n->rules, srv, err, sizeof err) < 0) fail_msg("%s %s: %s", apps[i], n->name, err);
+            assert_non_null(rules_of(n));
+            if (rules_link(rules_of(n), srv, err, sizeof err) < 0) fail_msg("%s %s: %s", apps[i], n->name, err);
         }
-        srv->forward = NULL;
+        sio_server_set_cluster(srv, NULL, NULL);
         sio_server_free(srv);
         json_decref(root);
     }
@@ -151,7 +155,7 @@ static void test_link_checks_namespaces(void **state) {
     rules_nsp_t *r = rules_compile(v, "/", err, sizeof err);
     assert_non_null(r);
     sio_server_t *srv = sio_server_new(NULL, 1000);
-    sio_nsp_add(srv, "/", r);
+    sio_nsp_add(srv, "/", &rules_hooks, r);
     assert_int_equal(rules_link(r, srv, err, sizeof err), -1);
     assert_non_null(strstr(err, "namespace /nowhere"));
     sio_server_free(srv);

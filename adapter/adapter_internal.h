@@ -1,0 +1,85 @@
+/*
+ * adapter_internal — what the Redis adapter's files share, and nothing
+ * outside adapter/ includes.
+ *
+ * adapter.c owns the connections, the subscriptions, the outage buffer and
+ * broadcasts in both directions; requests.c answers the requests of other
+ * nodes (@socket.io/redis-adapter's request types).  Both work on the one
+ * adapter_t of the node, on the broker's libevent thread.
+ */
+#ifndef SIO_ADAPTER_INTERNAL_H
+#define SIO_ADAPTER_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../broker/socketio.h"
+#include "../common/redis_url.h"
+#include "adapter.h"
+
+struct redisAsyncContext;
+
+/* The channels of one namespace (strings owned by the adapter). */
+typedef struct nsp_chan {
+    sio_nsp_t *nsp;
+    char *bcast;     /* <key>#<nsp>#         (PSUBSCRIBE bcast*) */
+    size_t bcast_len;
+    char *req;       /* <key>-request#<nsp># */
+    char *resp;      /* <key>-response#<nsp># */
+    char *resp_own;  /* <key>-response#<nsp>#<uid># */
+} nsp_chan_t;
+
+/* A command kept while Redis is down (PUBLISH or XADD), argv copied. */
+typedef struct pending_cmd {
+    int argc;
+    char **argv;
+    size_t *lens;
+} pending_cmd_t;
+
+struct adapter {
+    struct event_base *base;
+    sio_server_t *srv;
+    char uid[8];
+    char *key;
+    uint32_t requests_timeout_ms;
+    int specific;                /* publishOnSpecificResponseChannel */
+    redis_url_t redis;          /* where and as whom to connect */
+    struct redisAsyncContext *pub, *sub;
+    int pub_up, sub_up;
+    int was_up;                 /* for transition logs */
+    int was_ever_up;            /* a later "up" is a reconnect (metrics) */
+    struct event *retry;
+    uint32_t backoff_ms;
+    nsp_chan_t *chans;
+    size_t n_chans;
+    pending_cmd_t *buf;         /* ring of commands waiting for Redis */
+    size_t buf_head, buf_len, buf_cap;
+    adapter_stats_t stats;
+    int closing;
+};
+
+/* PUBLISH ch msg now, or kept in the outage buffer (bytes copied). */
+void adapter_publish(adapter_t *a, const char *ch, size_t chl, const char *msg, size_t ml);
+/* PUBLISH ch with v as JSON text (v borrowed). */
+void adapter_publish_json(adapter_t *a, const char *ch, const json_t *v);
+
+/* Room names as strings (numbers are rooms too, as JS String(n) spells
+ * them).  Any number of them: Node's adapter has no limit either.  The
+ * strings are the list's. */
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names_t;
+
+void adapter_names_free(names_t *n);
+/* Appends the names of a JSON array (anything else adds nothing). */
+void adapter_names_from_json(names_t *out, const json_t *arr);
+/* A target of rooms and except (both borrowed by *t: free them after). */
+void adapter_target_set(sio_target_t *t, names_t *rooms, names_t *except);
+
+/* A message on c's request channel (untrusted: JSON or msgpack), in
+ * requests.c. */
+void adapter_on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len);
+
+#endif
