@@ -122,6 +122,7 @@ static void on_forward(void *ud, const char *stream, size_t maxlen, const char *
         alens[6 + i] = lens[i];
     }
     command(a, (int)(6 + n_fields), argv, alens);
+    sio_metrics.forwarded++;
 }
 
 void adapter_publish_json(adapter_t *a, const char *ch, const json_t *v) {
@@ -144,6 +145,7 @@ static void on_local_broadcast(void *ud, sio_nsp_t *nsp, const json_t *data, sio
     adapter_t *a = ud;
     nsp_chan_t *c = chan_for(a, nsp);
     if (!c) return;
+    sio_metrics.broadcasts_published++;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -345,6 +347,7 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
         why = "packet data cannot be encoded";
     } else {
         sio_deliver(nsp, frames, (size_t)n, &t);
+        sio_metrics.broadcasts_received++;
         for (int i = 0; i < n; i++) frame_unref(frames[i]);
     }
     if (frames != stack) free(frames);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/sbuf.h"
 #include "adapter_internal.h"
 #include "../codec/msgpack_check.h"
@@ -306,6 +307,7 @@ void adapter_on_request(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len
         log_warn("adapter", "ignored a request on %s: unknown type %lld", c->req, (long long)r.type);
         goto out;
     }
+    if (r.type < SIO_METRICS_REQUEST_TYPES) sio_metrics.adapter_requests[r.type]++;
     r.req = req;
     r.uid = json_string_value(json_object_get(req, "uid"));
     r.rid = json_string_value(json_object_get(req, "requestId"));
