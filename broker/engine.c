@@ -152,6 +152,15 @@ void eio_close_soon(eio_session_t *s, const char *reason) {
         else if (s->poll_get) poll_release(s, NULL);
         return;
     }
+    if (s->transport == EIO_TRANSPORT_POLLING && !s->poll_get) {
+        /* Between two polls: like Node, the close packet answers the next
+         * one (the client polls again at once), so the client learns it was
+         * closed instead of meeting "Session ID unknown".  The grace timer
+         * ends a client that never polls again. */
+        static const struct timeval grace = {CLOSE_GRACE_MS / 1000, (CLOSE_GRACE_MS % 1000) * 1000};
+        event_add(&s->timer, &grace);
+        return;
+    }
     event_active(&s->timer, EV_TIMEOUT, 0);
 }
 

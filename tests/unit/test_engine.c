@@ -444,12 +444,29 @@ static void test_poll_on_closing_session(void **state) {
     assert_string_equal(body, "1");
     assert_false(is_open(sid));
     assert_string_equal(T.last_close, "forced close");
-    /* with an empty queue the close completes on the next loop turn */
+    /* between polls with an empty queue: the next poll gets the close
+     * packet (as Node answers it), not "Session ID unknown" */
+    s = open_polling(sid); /* open packet taken, no poll held */
+    eio_close_soon(s, "forced close");
+    run_pending();
+    assert_true(is_open(sid));
+    assert_int_equal(do_poll(s, &get2, body, sizeof body, &err), EIO_POLL_ANSWER);
+    assert_string_equal(body, "1");
+    assert_false(is_open(sid));
+    /* a client that never polls again is closed after the grace period */
     s = open_polling(sid);
     eio_close_soon(s, "forced close");
+    run_ms(300);
     assert_true(is_open(sid));
+    run_ms(1000);
+    assert_false(is_open(sid));
+    /* a held poll is answered with the close packet at once */
+    s = open_polling(sid);
+    assert_int_equal(do_poll(s, &get2, body, sizeof body, &err), EIO_POLL_HOLD);
+    eio_close_soon(s, "forced close");
     run_pending();
     assert_false(is_open(sid));
+    assert_true(logged("answer get2 1") >= 0);
 }
 
 static void test_poll_client_vanished(void **state) {
