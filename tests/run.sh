@@ -145,30 +145,22 @@ fi
 
 # ---------------------------------------------------------------------------
 # Fuzz smoke runs are owned by tests/fuzz/run.sh (it builds its own clang
-# targets, so it does not depend on the build above). Counts come from its
-# "N passed, N failed" line if it prints one, else from its per-target
-# "fuzz <target>: ok|FAIL" lines, else from its exit status.
+# targets, so it does not depend on the build above). It prints one
+# "fuzz <target>: ok|FAIL" line per target and, as its last line,
+# "N passed, N failed"; the counts come from that last line only. Without it
+# (a crash, a timeout, an older script) the stage counts as one failure.
 if [[ -f tests/fuzz/run.sh ]]; then
   banner "fuzz smoke (tests/fuzz/run.sh)"
   timeout -k 30 "$T_FUZZ" bash tests/fuzz/run.sh 2>&1 | tee "$LOGS/fuzz.log"
   rc=${PIPESTATUS[0]}
-  line="$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$LOGS/fuzz.log" | tail -n1)"
-  if [[ -n "$line" ]]; then
-    read -r p f < <(sed -E 's/^([A-Za-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2 \3/' <<<"$line")
+  line="$(grep -v '^[[:space:]]*$' "$LOGS/fuzz.log" | tail -n1)"
+  if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}
     note=""
     ((rc != 0 && f == 0)) && { f=1; note="run.sh $(why "$rc")"; }
     record fuzz "$p" "$f" "$note"
-  elif grep -qE '^fuzz [^ :]+: (ok|FAIL)$' "$LOGS/fuzz.log"; then
-    # Its per-target lines: "fuzz <target>: ok|FAIL".
-    p=$(grep -cE '^fuzz [^ :]+: ok$' "$LOGS/fuzz.log")
-    f=$(grep -cE '^fuzz [^ :]+: FAIL$' "$LOGS/fuzz.log")
-    note="$((p + f)) targets"
-    ((rc != 0 && f == 0)) && { f=1; note+=", run.sh $(why "$rc")"; }
-    record fuzz "$p" "$f" "$note"
-  elif ((rc == 0)); then
-    record fuzz 1 0 "run.sh passed"
   else
-    record fuzz 0 1 "run.sh $(why "$rc")"
+    record fuzz 0 1 "run.sh printed no final \"N passed, N failed\" line ($(why "$rc"))"
   fi
 else
   skipped fuzz "no tests/fuzz/run.sh"

@@ -14,10 +14,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
-import { Emitter } from "@socket.io/redis-emitter";
 import {
-  startRedis, startNode, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
-  cleanupList, closeAll, sleep, eventually, assertAlive, assertNoSanitizerYet,
+  startCluster, closeAll, sleep, eventually, assertAlive, assertNoSanitizerYet,
 } from "./fixtures/cluster.mjs";
 import { startWorker, token, noneToken, chatClient, mark, seen, waitSeen } from "./fixtures/chat-app.mjs";
 
@@ -52,30 +50,19 @@ function assertPayload(obj, keys, fixed, where) {
 }
 
 describe("chat app (deploy/apps/chat.json): two sio-broker nodes + chat-worker", () => {
-  let redis, rc, pub, emitter, b1, b2, worker;
+  let h, rc, emitter, b1, b2, worker;
   let workerStopped = false;
-  const cleanups = cleanupList();
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    pub = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(pub));
-    emitter = new Emitter(pub);
-    const nodeOpts = { config: CHAT_JSON, env: { JWT_SECRET: SECRET }, args: ["--redis", redis.url] };
-    b1 = await startNode(redis.url, nodeOpts);
-    cleanups.add(() => b1.assertClean());
+    h = await startCluster({
+      nodes: 2, emitter: true, config: CHAT_JSON,
+      nodeOptions: (url) => ({ env: { JWT_SECRET: SECRET }, args: ["--redis", url] }),
+    });
+    ({ rc, emitter, b1, b2 } = h);
     b1.name = "b1";
-    b2 = await startNode(redis.url, nodeOpts);
-    cleanups.add(() => b2.assertClean());
     b2.name = "b2";
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
-    await waitReadyz(b1);
-    await waitReadyz(b2);
-    worker = await startWorker(redis.url, { env: { STREAM, GROUP: "chat-it", CONSUMER: "it-1" } });
-    cleanups.add(async () => {
+    worker = await startWorker(h.redis.url, { env: { STREAM, GROUP: "chat-it", CONSUMER: "it-1" } });
+    h.cleanups.add(async () => {
       const r = await worker.stop();
       assert.ok(!r.killed && r.code === 0, `chat worker did not exit cleanly on SIGTERM: ${JSON.stringify(r)}\n${worker.stderr()}`);
     });
@@ -94,8 +81,7 @@ describe("chat app (deploy/apps/chat.json): two sio-broker nodes + chat-worker",
   });
 
   after(async () => {
-    closeAll();
-    await cleanups.run();
+    await h?.stop();
   }, { timeout: 30000 });
 
   // -------------------------------------------------------------------------

@@ -11,32 +11,21 @@ import assert from "node:assert/strict";
 import {
   connectAll,
   expectDelivery,
-  startRedis, startNodeServer, startNode, redisClient, closeRedisClient, waitForSubscribers,
-  waitReadyz, readyz, cleanupList, connectClient, closeAll, connectMultiplexed, record, joinRoom, eventually,
+  startCluster, readyz, connectClient, closeAll, connectMultiplexed, record, joinRoom, eventually,
   bytes, isBinary, asBuffer, assertSameBytes, sleep, waitFor, expectNo, assertAlive,
 } from "./fixtures/cluster.mjs";
 
 const QUIET_MS = 400; // how long "nothing else arrives" is watched
 
 describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
-  let redis, rc, node, b1, b2;
-  const cleanups = cleanupList();
+  let h, node, b1, b2;
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    node = await startNodeServer(redis.url, { requestsTimeout: 3000, namespaces: ["/custom"] });
-    cleanups.add(() => node.stop());
-    b1 = await startNode(redis.url);
-    cleanups.add(() => b1.assertClean());
-    b2 = await startNode(redis.url);
-    cleanups.add(() => b2.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 3);
-    await waitForSubscribers(rc, "socket.io-request#/custom#", 3, { minPatterns: 2 });
-    await waitReadyz(b1);
-    await waitReadyz(b2);
+    h = await startCluster({
+      nodes: 2, nodeServer: { requestsTimeout: 3000, namespaces: ["/custom"] },
+      namespaces: ["/", "/custom"], minPatterns: 2,
+    });
+    ({ nodeServer: node, b1, b2 } = h);
   });
 
   afterEach(() => {
@@ -45,8 +34,7 @@ describe("mixed cluster: Node socket.io server + two sio-broker nodes", () => {
   });
 
   after(async () => {
-    closeAll();
-    await cleanups.run();
+    await h?.stop();
   });
 
   // name -> [server, options]; every client is connected before the test goes on.

@@ -13,37 +13,25 @@ import assert from "node:assert/strict";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
   connectAll,
-  startRedis, startNodeServer, startNode, clusterConfig, redisClient, closeRedisClient, waitForSubscribers,
-  waitReadyz, cleanupList, connectClient, closeAll, record, sleep, startMonitor, numSub, assertAlive,
+  startCluster, connectClient, closeAll, record, sleep, startMonitor, numSub, assertAlive,
 } from "./fixtures/cluster.mjs";
 
 const KEY = "app1";
 const QUIET_MS = 400;
 
 describe("mixed cluster with key \"app1\" and publishOnSpecificResponseChannel", () => {
-  let redis, rc, pub, node, b1, b2, monitor;
-  const cleanups = cleanupList();
+  let h, rc, pub, node, b1, b2, monitor;
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    pub = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(pub));
-    node = await startNodeServer(redis.url, { key: KEY, specific: true, requestsTimeout: 3000 });
-    cleanups.add(() => node.stop());
-    const config = clusterConfig(redis.url, { redis: { key: KEY, publishOnSpecificResponseChannel: true } });
-    b1 = await startNode(redis.url, { config });
-    cleanups.add(() => b1.assertClean());
-    b2 = await startNode(redis.url, { config });
-    cleanups.add(() => b2.assertClean());
-    await waitForSubscribers(rc, `${KEY}-request#/#`, 3);
-    await waitForSubscribers(rc, `${KEY}-request#/custom#`, 3);
-    await waitReadyz(b1);
-    await waitReadyz(b2);
-    monitor = await startMonitor(redis.port);
-    cleanups.add(() => monitor.stop());
+    h = await startCluster({
+      nodes: 2, key: KEY, pub: true,
+      nodeServer: { specific: true, requestsTimeout: 3000 },
+      configOptions: { redis: { key: KEY, publishOnSpecificResponseChannel: true } },
+      namespaces: ["/", "/custom"],
+    });
+    ({ rc, pub, nodeServer: node, b1, b2 } = h);
+    monitor = await startMonitor(h.redis.port);
+    h.cleanups.add(() => monitor.stop());
   });
 
   afterEach(() => {
@@ -51,8 +39,7 @@ describe("mixed cluster with key \"app1\" and publishOnSpecificResponseChannel",
     for (const b of [b1, b2]) if (b) assertAlive(b);
   });
   after(async () => {
-    closeAll();
-    await cleanups.run();
+    await h?.stop();
   });
 
   const published = (channel) => monitor.publishes().filter((p) => p.args[0] === channel);

@@ -12,50 +12,32 @@ import msgpack from "notepack.io";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
   connectAll,
-  startRedis, startNode, redisClient, closeRedisClient, waitForSubscribers, waitReadyz, cleanupList,
-  connectClient, closeAll, record, joinRoom, sleep, startMonitor, bytes, assertSameBytes, assertAlive,
+  startCluster, closeRedisClient, connectClient, closeAll, record, joinRoom, sleep, startMonitor, bytes,
+  assertSameBytes, assertAlive,
 } from "./fixtures/cluster.mjs";
 
 const SETTLE_MS = 600;
 
 describe("one broadcast from a broker is one Redis PUBLISH", () => {
-  let redis, rc, sub, pub, monitor, b1, b2;
+  let h, rc, sub, pub, monitor, b1, b2;
   const seen = []; // {channel, msg: Buffer}
-  const cleanups = cleanupList();
   const uids = {}; // broker port -> adapter uid
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    pub = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(pub));
+    // uids: the node-specific response channel that appears with each broker carries its uid
+    h = await startCluster({ nodes: 2, pub: true, namespaces: ["/", "/custom"], uids: true });
+    ({ rc, pub, b1, b2 } = h);
+    uids[b1.port] = b1.uid;
+    uids[b2.port] = b2.uid;
     sub = rc.duplicate();
     sub.on("error", () => {});
     await sub.connect();
-    cleanups.add(() => closeRedisClient(sub));
+    h.cleanups.add(() => closeRedisClient(sub));
     await sub.pSubscribe(["socket.io#*", "socket.io-request#*"], (msg, channel) => {
       seen.push({ channel: channel.toString(), msg });
     }, true);
-    b1 = await startNode(redis.url);
-    cleanups.add(() => b1.assertClean());
-    // the node-specific response channel that appeared with b1 carries its uid
-    await waitForSubscribers(rc, "socket.io-request#/#", 1);
-    const before2 = new Set(await rc.pubSubChannels("socket.io-response#/#?*"));
-    b2 = await startNode(redis.url);
-    cleanups.add(() => b2.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
-    await waitForSubscribers(rc, "socket.io-request#/custom#", 2);
-    await waitReadyz(b1);
-    await waitReadyz(b2);
-    const after2 = await rc.pubSubChannels("socket.io-response#/#?*");
-    const uidOf = (ch) => ch.slice("socket.io-response#/#".length, -1);
-    assert.equal(before2.size, 1, `b1 has one specific response channel: ${[...before2]}`);
-    uids[b1.port] = uidOf([...before2][0]);
-    uids[b2.port] = uidOf(after2.find((ch) => !before2.has(ch)));
-    monitor = await startMonitor(redis.port);
-    cleanups.add(() => monitor.stop());
+    monitor = await startMonitor(h.redis.port);
+    h.cleanups.add(() => monitor.stop());
   });
 
   afterEach(() => {
@@ -63,8 +45,7 @@ describe("one broadcast from a broker is one Redis PUBLISH", () => {
     for (const b of [b1, b2]) if (b) assertAlive(b);
   });
   after(async () => {
-    closeAll();
-    await cleanups.run();
+    await h?.stop();
   });
 
 

@@ -7,33 +7,23 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import msgpack from "notepack.io";
 import {
-  startRedis, startNode, redisClient, closeRedisClient, waitForSubscribers, cleanupList, connectClient,
-  closeAll, joinRoom, eventually, sleep,
+  startCluster, redisClient, closeRedisClient, connectClient, joinRoom, eventually, sleep,
 } from "./fixtures/cluster.mjs";
 
 describe("adapter requests sent by hand: SOCKETS and single-socket forms", () => {
-  let redis, rc, sub, b1, b2;
-  const cleanups = cleanupList();
+  let h, rc, sub, b1, b2;
   const responses = [];
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    sub = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(sub));
+    h = await startCluster({ nodes: 2 });
+    ({ rc, b1, b2 } = h);
+    sub = await redisClient(h.redis.url);
+    h.cleanups.add(() => closeRedisClient(sub));
     await sub.subscribe("socket.io-response#/#", (msg) => responses.push(JSON.parse(msg)));
-    b1 = await startNode(redis.url);
-    cleanups.add(() => b1.assertClean());
-    b2 = await startNode(redis.url);
-    cleanups.add(() => b2.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
   });
 
   after(async () => {
-    closeAll();
-    await cleanups.run();
+    await h?.stop();
   });
 
   async function answers(requestId, n, ms = 3000) {

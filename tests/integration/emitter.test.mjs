@@ -10,33 +10,18 @@ import { Emitter } from "@socket.io/redis-emitter";
 import {
   connectAll,
   expectDelivery,
-  startRedis, startNode, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
-  cleanupList, connectClient, closeAll, connectMultiplexed, record, joinRoom, bytes, assertSameBytes,
+  startCluster, connectClient, closeAll, connectMultiplexed, record, joinRoom, bytes, assertSameBytes,
   sleep, waitFor, expectNo, assertAlive,
 } from "./fixtures/cluster.mjs";
 
 const QUIET_MS = 400;
 
 describe("redis-emitter driving two sio-broker nodes", () => {
-  let redis, rc, pubClient, emitter, b1, b2;
-  const cleanups = cleanupList();
+  let h, pubClient, emitter, b1, b2;
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    pubClient = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(pubClient));
-    emitter = new Emitter(pubClient);
-    b1 = await startNode(redis.url);
-    cleanups.add(() => b1.assertClean());
-    b2 = await startNode(redis.url);
-    cleanups.add(() => b2.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
-    await waitForSubscribers(rc, "socket.io-request#/custom#", 2, { minPatterns: 2 });
-    await waitReadyz(b1);
-    await waitReadyz(b2);
+    h = await startCluster({ nodes: 2, emitter: true, namespaces: ["/", "/custom"], minPatterns: 2 });
+    ({ pub: pubClient, emitter, b1, b2 } = h);
   });
 
   afterEach(() => {
@@ -45,8 +30,7 @@ describe("redis-emitter driving two sio-broker nodes", () => {
   });
 
   after(async () => {
-    closeAll();
-    await cleanups.run();
+    await h?.stop();
   });
 
   const polling = { transports: ["polling"], upgrade: false };

@@ -14,14 +14,13 @@
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import msgpack from "notepack.io";
-import { Emitter } from "@socket.io/redis-emitter";
 import {
   httpRequest,
   connectAll,
   expectDelivery,
-  startRedis, startNode, clusterConfig, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
-  readyz, cleanupList, connectClient, closeAll, record, joinRoom, sleep, assertAlive,
-  assertNoSanitizerYet, startTcpProxy, eventually, bytes, assertSameBytes,
+  startCluster, startNode, clusterConfig, redisClient, closeRedisClient, waitForSubscribers, waitReadyz,
+  readyz, connectClient, closeAll, record, joinRoom, sleep, assertAlive,
+  assertNoSanitizerYet, eventually, bytes, assertSameBytes,
 } from "./fixtures/cluster.mjs";
 import { garbagePayloads } from "./fixtures/garbage.mjs";
 
@@ -31,30 +30,18 @@ const polling = { transports: ["polling"], upgrade: false };
 
 
 describe("Redis killed and restarted under two broker nodes", () => {
-  let redis, proxy, rc, nodeA, nodeB;
-  const cleanups = cleanupList();
+  let h, redis, proxy, rc, nodeA, nodeB;
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    proxy = await startTcpProxy(redis.port);
-    cleanups.add(() => proxy.close());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    nodeA = await startNode(proxy.url, { config: clusterConfig(proxy.url) });
-    cleanups.add(() => nodeA.assertClean());
-    nodeB = await startNode(redis.url);
-    cleanups.add(() => nodeB.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
-    await waitReadyz(nodeA);
-    await waitReadyz(nodeB);
+    // node A reaches Redis through the proxy
+    h = await startCluster({ nodes: 2, proxy: true });
+    ({ redis, proxy, rc, b1: nodeA, b2: nodeB } = h);
   });
 
   afterEach(() => { closeAll(); });
 
   after(async () => {
-    closeAll();
-    await cleanups.run();
+    await h?.stop();
   });
 
   test("outage: no crash, local delivery, /readyz 503 -> 200, buffered publishes arrive, cross-node resumes", { timeout: 90000 }, async (t) => {
@@ -171,24 +158,14 @@ describe("Redis killed and restarted under two broker nodes", () => {
 });
 
 describe("Redis drops the nodes' connections (CLIENT KILL) while it stays up", () => {
-  let redis, rc, nodeA, nodeB;
-  const cleanups = cleanupList();
+  let h, rc, nodeA, nodeB;
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    nodeA = await startNode(redis.url);
-    cleanups.add(() => nodeA.assertClean());
-    nodeB = await startNode(redis.url);
-    cleanups.add(() => nodeB.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
-    await waitReadyz(nodeA);
-    await waitReadyz(nodeB);
+    h = await startCluster({ nodes: 2 });
+    ({ rc, b1: nodeA, b2: nodeB } = h);
   });
   afterEach(() => { closeAll(); });
-  after(async () => { closeAll(); await cleanups.run(); });
+  after(async () => { await h?.stop(); });
 
   for (const type of ["pubsub", "normal"]) {
     test(`CLIENT KILL TYPE ${type}: the nodes reconnect${type === "pubsub" ? ", resubscribe" : ""} and deliver across again`, { timeout: 40000 }, async () => {
@@ -216,22 +193,22 @@ describe("Redis drops the nodes' connections (CLIENT KILL) while it stays up", (
 });
 
 describe("Redis with authentication (redis://[user]:password@host:port)", () => {
-  let redis, rc;
-  const cleanups = cleanupList();
+  let h, redis, rc;
   before(async () => {
     // the default user with two passwords (one that needs percent-encoding in
-    // a URL), plus an ACL user "app" (Redis 6+)
-    redis = await startRedis({
-      password: "simplepw",
-      args: ["--user", "default", "on", ">simplepw", ">s3cret/p@ss", "~*", "&*", "+@all",
-        "--user", "app", "on", ">apppw", "~*", "&*", "+@all"],
+    // a URL), plus an ACL user "app" (Redis 6+); the nodes are started per test
+    h = await startCluster({
+      nodes: 0,
+      redis: {
+        password: "simplepw",
+        args: ["--user", "default", "on", ">simplepw", ">s3cret/p@ss", "~*", "&*", "+@all",
+          "--user", "app", "on", ">apppw", "~*", "&*", "+@all"],
+      },
     });
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
+    ({ redis, rc } = h);
   });
   afterEach(() => { closeAll(); });
-  after(async () => { closeAll(); await cleanups.run(); });
+  after(async () => { await h?.stop(); });
 
   async function withNodes(urls, fn) {
     const nodes = [];
@@ -282,27 +259,19 @@ describe("Redis with authentication (redis://[user]:password@host:port)", () => 
 });
 
 describe("publishes buffered during an outage are bounded (bufferLimit)", () => {
-  let redis, proxy, rc, nodeA, nodeB;
-  const cleanups = cleanupList();
+  let h, proxy, nodeA, nodeB;
   const LIMIT = 5;
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    proxy = await startTcpProxy(redis.port);
-    cleanups.add(() => proxy.close());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    nodeA = await startNode(proxy.url, { config: clusterConfig(proxy.url, { redis: { bufferLimit: LIMIT } }) });
-    cleanups.add(() => nodeA.assertClean());
-    nodeB = await startNode(redis.url);
-    cleanups.add(() => nodeB.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
-    await waitReadyz(nodeA);
-    await waitReadyz(nodeB);
+    // node A reaches Redis through the proxy and buffers at most LIMIT publishes
+    h = await startCluster({
+      nodes: 2, proxy: true,
+      config: (url, i) => clusterConfig(url, i === 0 ? { redis: { bufferLimit: LIMIT } } : undefined),
+    });
+    ({ proxy, b1: nodeA, b2: nodeB } = h);
   });
   afterEach(() => { closeAll(); });
-  after(async () => { closeAll(); await cleanups.run(); });
+  after(async () => { await h?.stop(); });
 
   test(`50 broadcasts while cut off: B gets between 1 and ${LIMIT}, A survives`, { timeout: 60000 }, async () => {
     const c = await connectAll({ a1: [nodeA], b1: [nodeB] });
@@ -335,18 +304,13 @@ describe("publishes buffered during an outage are bounded (bufferLimit)", () => 
 });
 
 describe("broadcast-with-ack requests: state is released on answer, disconnect and shutdown", () => {
-  let redis, rc, pub;
-  const cleanups = cleanupList();
+  let h, redis, rc, pub;
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    pub = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(pub));
+    h = await startCluster({ nodes: 0, pub: true }); // the node is started by the test
+    ({ redis, rc, pub } = h);
   });
   afterEach(() => { closeAll(); });
-  after(async () => { closeAll(); await cleanups.run(); });
+  after(async () => { await h?.stop(); });
 
   test("a node SIGTERMed with acks pending (one client silent, one gone) exits 0 without leaks", { timeout: 40000 }, async () => {
     const node = await startNode(redis.url);
@@ -396,28 +360,14 @@ describe("broadcast-with-ack requests: state is released on answer, disconnect a
 });
 
 describe("garbage on every channel a node listens to", () => {
-  let redis, rc, pub, nodeA, nodeB, emitter;
-  const cleanups = cleanupList();
+  let h, redis, rc, pub, nodeA, nodeB, emitter;
 
   before(async () => {
-    redis = await startRedis();
-    cleanups.add(() => redis.stop());
-    rc = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(rc));
-    pub = await redisClient(redis.url);
-    cleanups.add(() => closeRedisClient(pub));
-    emitter = new Emitter(pub);
-    nodeA = await startNode(redis.url);
-    cleanups.add(() => nodeA.assertClean());
-    nodeB = await startNode(redis.url);
-    cleanups.add(() => nodeB.assertClean());
-    await waitForSubscribers(rc, "socket.io-request#/#", 2);
-    await waitForSubscribers(rc, "socket.io-request#/custom#", 2, { minPatterns: 2 });
-    await waitReadyz(nodeA);
-    await waitReadyz(nodeB);
+    h = await startCluster({ nodes: 2, emitter: true, namespaces: ["/", "/custom"], minPatterns: 2 });
+    ({ redis, rc, pub, emitter, b1: nodeA, b2: nodeB } = h);
   });
   afterEach(() => { closeAll(); });
-  after(async () => { closeAll(); await cleanups.run(); });
+  after(async () => { await h?.stop(); });
 
   test("random bytes, truncated/mis-shaped msgpack, bad JSON, huge nesting: nodes keep serving", { timeout: 180000 }, async (t) => {
     // members of the rooms whose channels get garbage, so room-channel

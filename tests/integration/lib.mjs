@@ -9,6 +9,11 @@
 // broker's stderr fail the test that owns the broker, and so does an exit code
 // other than 0 after SIGTERM.
 //
+// Suites that need Redis and several nodes import fixtures/cluster.mjs
+// instead: it re-exports this module and adds startCluster() (redis-server,
+// N brokers, optionally a Node socket.io server and an emitter, all subscribed
+// and ready, cleaned up by PID).
+//
 // Run from the repository root:  node --test tests/integration/
 // (one file: node --test tests/integration/rooms.test.mjs; broker stderr live:
 // SIO_IT_DEBUG=1, which also starts brokers with --log-level debug).

@@ -18,8 +18,8 @@
 
 // fixtures/cluster.mjs first: it picks the broker binary before lib.mjs is evaluated.
 import {
-  freePort, waitForPort, sleep, connectClient, closeAllClients, waitFor, expectNo, sanitizerFindings,
-  startRedis, redisClient, closeRedisClient, waitForSubscribers, waitReadyz, assertAlive, record,
+  freePort, sleep, connectClient, closeAllClients, waitFor, expectNo, sanitizerFindings,
+  startCluster, startRedis, waitForSubscribers, waitReadyz, assertAlive, record,
 } from "./fixtures/cluster.mjs";
 import { startAdminBroker, adminAuth, expectedData } from "./fixtures/admin-cluster.mjs";
 import { describe, it, before, after, afterEach } from "node:test";
@@ -67,17 +67,6 @@ function track(proc, label) {
     }
   };
   return { proc, pid: proc.pid, stop, stderr: () => err, exited };
-}
-
-/** A redis-server with extra arguments (--requirepass), for the AUTH/SELECT test. */
-async function startRedisWith(extraArgs) {
-  const port = await freePort();
-  const proc = spawn("redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...extraArgs],
-    { stdio: ["ignore", "ignore", "pipe"] });
-  const h = track(proc, `redis ${port}`);
-  await waitForPort(port, { proc });
-  return { ...h, port, url: `redis://127.0.0.1:${port}` };
 }
 
 /**
@@ -175,7 +164,7 @@ const sorted = (a) => [...a].sort();
 // ---------------------------------------------------------------------------
 
 describe("sio-admin on a mixed cluster (one Node server, two sio-broker nodes)", { timeout: 120000 }, () => {
-  let redis, rc, nodeA, b1, b2;
+  let h, rc, nodeA, b1, b2;
   const c = {}; // clients by user id
   const where = {}; // user id -> expected rooms (besides its own id)
   const auths = {}; // user id -> the auth it sent
@@ -185,13 +174,12 @@ describe("sio-admin on a mixed cluster (one Node server, two sio-broker nodes)",
 
   before(async () => {
     assert.ok(existsSync(ADMIN_BIN), `sio-admin binary not found at ${ADMIN_BIN} (set SIO_ADMIN_BIN or build it)`);
-    redis = await startRedis();
-    REDIS_URL = redis.url;
-    rc = await redisClient(redis.url);
-    [nodeA, b1, b2] = await Promise.all([
-      startNodeServer(redis.url), startAdminBroker(redis.url), startAdminBroker(redis.url),
-    ]);
-    await waitForCluster(rc, [b1, b2], 3);
+    h = await startCluster({
+      nodes: 2, startNode: (url) => startAdminBroker(url), nodeServer: (url) => startNodeServer(url),
+      namespaces: ["/", "/admin"],
+    });
+    ({ rc, nodeServer: nodeA, b1, b2 } = h);
+    REDIS_URL = h.redis.url;
     const people = [
       [nodeA, "alice", ["red", "common"]],
       [nodeA, "bob", ["blue", "common"]],
@@ -216,12 +204,8 @@ describe("sio-admin on a mixed cluster (one Node server, two sio-broker nodes)",
   after(async () => {
     closeAllClients();
     for (const x of extra) await x.stop();
-    await nodeA?.stop();
-    await closeRedisClient(rc);
-    // a clean exit after SIGTERM and no sanitizer report, else the broker's stderr
-    const results = await Promise.allSettled([b1?.assertClean(), b2?.assertClean()]);
-    await redis?.stop();
-    for (const r of results) if (r.status === "rejected") throw r.reason;
+    // the brokers: a clean exit after SIGTERM and no sanitizer report, else the broker's stderr
+    await h?.stop();
   });
 
   const idsOf = (...users) => sorted(users.map((u) => c[u].id));
@@ -646,7 +630,7 @@ describe("sio-admin on a mixed cluster (one Node server, two sio-broker nodes)",
   });
 
   it("AUTH and SELECT come from the URL", async () => {
-    const locked = await startRedisWith(["--requirepass", "s3cret"]);
+    const locked = await startRedis({ password: "s3cret" });
     extra.push(locked);
     const base = `127.0.0.1:${locked.port}`;
     assert.deepEqual(await okJson(["servers", "--redis", `redis://:s3cret@${base}/1`]), { servers: 0 });
