@@ -130,6 +130,26 @@ export function assertNoSanitizerReports(stderrText, label = "sio-broker") {
  * { code, signal, killed }. assertClean() stops (if needed) and asserts: no
  * sanitizer report, exit code 0 after SIGTERM, not SIGKILLed.
  */
+/**
+ * SIGTERM drains a broker (server.drain: /readyz 503, 2 s delay, closes
+ * spread over 5 s). Tests stop brokers by SIGTERM all the time, so unless a
+ * test asks for the real thing (options.drain === false, or its config sets
+ * server.drain), the config gets {delayMs: 0, spreadMs: 0}: clients are
+ * still closed at the Engine.IO level and queues flushed, just at once.
+ * Returns the config to write, or null to use `config` as it is (not an
+ * object, or `server` not an object: a config-error test's input).
+ */
+function withQuickDrain(config) {
+  let obj = config;
+  try {
+    if (typeof config === "string") obj = JSON.parse(existsSync(config) ? readFileSync(config, "utf8") : config);
+  } catch { return null; }
+  if (!obj || typeof obj !== "object" || Array.isArray(obj)) return null;
+  const server = obj.server ?? {};
+  if (typeof server !== "object" || Array.isArray(server) || server === null || "drain" in server) return null;
+  return { ...obj, server: { ...server, drain: { delayMs: 0, spreadMs: 0 } } };
+}
+
 export async function startBroker(config, options = {}) {
   if (!existsSync(BROKER_BIN)) {
     throw new Error(`broker binary not found at ${BROKER_BIN} (set SIO_BROKER_BIN or build it)`);
@@ -138,7 +158,9 @@ export async function startBroker(config, options = {}) {
   const host = "127.0.0.1";
   let cfg = null;
   let configFile;
-  if (typeof config === "string" && existsSync(config)) configFile = config;
+  const quick = options.drain === false ? null : withQuickDrain(config);
+  if (quick) { cfg = writeConfig(quick); configFile = cfg.file; }
+  else if (typeof config === "string" && existsSync(config)) configFile = config;
   else { cfg = writeConfig(config); configFile = cfg.file; }
 
   const logLevel = options.logLevel ?? (process.env.SIO_IT_DEBUG ? "debug" : "warn");
