@@ -190,6 +190,8 @@ fi
 t=$SECONDS
 if timeout -k 10 "$T_BUILD" docker-compose build > "$RUN/build.log" 2>&1; then
   pass "docker-compose build ($((SECONDS - t)) s)"
+  "${DOCKER[@]}" image ls --format '[docker] image {{.Repository}}:{{.Tag}} {{.Size}}' \
+    sio-broker:local >&2
 else
   tail -n 40 "$RUN/build.log"
   fail "docker-compose build"
@@ -244,6 +246,18 @@ if timeout 10 "$REPO/deploy/docker/http-check" "$PORT" /lb-healthz; then
   pass "haproxy /lb-healthz 200 on host port $PORT"
 else
   fail "haproxy /lb-healthz on host port $PORT"
+fi
+
+if ! timeout 10 "$REPO/deploy/docker/http-check" "$PORT" /metrics; then
+  pass "/metrics is not reachable through haproxy"
+else
+  fail "/metrics is reachable through haproxy"
+fi
+uid="$(timeout 20 docker-compose exec -T broker1 id -u 2>/dev/null | tr -d '\r')"
+if [[ -n "$uid" && "$uid" != 0 ]]; then
+  pass "brokers run as a non-root user (uid $uid)"
+else
+  fail "brokers run as a non-root user (uid '${uid}')"
 fi
 
 # ---------------------------------------------------------------- clients
