@@ -124,6 +124,12 @@ static int parse_cookie(vctx_t *v, const json_t *c, eio_cookie_t *ck) {
     return 0;
 }
 
+void cfg_cookie_on(cfg_t *cfg) {
+    if (cfg->eio.cookie.enabled) return;
+    vctx_t v = {cfg->file, NULL, 0};
+    parse_cookie(&v, json_true(), &cfg->eio.cookie); /* `true` cannot fail */
+}
+
 static void defaults(eio_options_t *o, const char *path) {
     memset(o, 0, sizeof *o);
     o->path = strdup(path);

@@ -46,6 +46,10 @@ typedef struct cfg {
 
 /* Loads and validates.  Returns 0, or -1 with "<file>: <path>: <reason>" in err. */
 int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen);
+/* Turns the `io` cookie on with Node's defaults (as "cookie": true) unless
+ * the file configured one: --cookie / SIO_COOKIE, for balancers that stick
+ * on it whatever the app config says. */
+void cfg_cookie_on(cfg_t *cfg);
 /* Frees what cfg_load allocated, except the eio options handed to servers
  * (cfg->eio / cfg->echo are zeroed when taken). */
 void cfg_free(cfg_t *cfg);

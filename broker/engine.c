@@ -40,6 +40,7 @@ static const char *const error_messages[] = {
 };
 
 const char *eio_error_message(int code) {
+    if (code == EIO_ERR_SHUTTING_DOWN) return "Server shutting down";
     return code >= 0 && code <= 5 ? error_messages[code] : "Bad request";
 }
 
@@ -446,7 +447,7 @@ int eio_polling_check(eio_server_t *srv, int method, const eio_query_t *q, eio_s
     }
     if (method != EIO_METHOD_GET) return EIO_ERR_BAD_HANDSHAKE_METHOD;
     if (!is(q->eio, "4")) return EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION;
-    return EIO_ERR_NONE;
+    return srv->refuse_new ? EIO_ERR_SHUTTING_DOWN : EIO_ERR_NONE;
 }
 
 int eio_websocket_check(eio_server_t *srv, const eio_query_t *q) {
@@ -456,7 +457,7 @@ int eio_websocket_check(eio_server_t *srv, const eio_query_t *q) {
      * Node does. */
     if (q->sid) return eio_session_find(srv, q->sid) ? EIO_ERR_NONE : EIO_ERR_UNKNOWN_SID;
     if (!is(q->eio, "4")) return EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION;
-    return EIO_ERR_NONE;
+    return srv->refuse_new ? EIO_ERR_SHUTTING_DOWN : EIO_ERR_NONE;
 }
 
 /* ---- polling ---- */

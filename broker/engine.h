@@ -47,6 +47,9 @@ enum {
     EIO_ERR_BAD_REQUEST = 3,
     EIO_ERR_FORBIDDEN = 4,
     EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION = 5,
+    /* not Node's: a draining node refuses new sessions with HTTP 503, so a
+     * balancer (HAProxy's retry-on 503) sends the handshake elsewhere */
+    EIO_ERR_SHUTTING_DOWN = 100,
 };
 const char *eio_error_message(int code);
 
@@ -127,6 +130,7 @@ struct eio_server {
     struct event_base *base;
     const struct timeval *tv_ping_interval, *tv_ping_timeout; /* libevent common timeouts */
     eio_server_t *next;         /* list of servers (endpoints) of the process */
+    int refuse_new;             /* draining: handshakes get EIO_ERR_SHUTTING_DOWN */
 };
 
 /* A held polling GET, a WebSocket, or both during an upgrade.  Every field

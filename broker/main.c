@@ -2,14 +2,15 @@
  * main — command line, config, and the one libevent loop everything runs on.
  *
  *   sio-broker --config FILE [--port N] [--host ADDR] [--redis URL] [--admin-port N]
- *              [--log-level debug|info|warn|error] [--log-format plain|json]
+ *              [--cookie] [--log-level debug|info|warn|error] [--log-format plain|json]
  *
  * Precedence: flags > environment (SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT) >
  * config file.  Usage and config errors exit 2 with one line naming the
  * problem.
  *
  * Shutdown is a drain (server.drain): the first SIGTERM/SIGINT turns
- * /readyz to 503 so balancers stop sending new clients, waits delayMs, then
+ * /readyz to 503 so balancers stop sending new clients (handshakes that still
+ * arrive get 503 too, which HAProxy retries elsewhere), waits delayMs, then
  * closes the clients at the Engine.IO level spread over spreadMs (stock
  * clients see "transport close" and reconnect, to another node), lets the
  * close packets and frames go out, leaves Redis and exits 0.  A second
@@ -41,12 +42,13 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: sio-broker --config FILE [--port N] [--host ADDR] [--redis URL] [--admin-port N]\n"
-            "                  [--log-level debug|info|warn|error] [--log-format plain|json]\n"
+            "                  [--cookie] [--log-level debug|info|warn|error] [--log-format plain|json]\n"
             "       sio-broker --help | --version\n"
             "\n"
-            "Socket.IO cluster broker.  Environment: SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT\n"
-            "(flags win).  --admin-port serves /healthz, /readyz and /metrics (Prometheus) on\n"
-            "127.0.0.1 unless server.admin.host says otherwise.\n");
+            "Socket.IO cluster broker.  Environment: SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT,\n"
+            "SIO_ADMIN_HOST, SIO_COOKIE=1 (as --cookie: the `io` cookie sticky balancers key\n"
+            "on); flags win.  --admin-port serves /healthz, /readyz and /metrics (Prometheus)\n"
+            "on 127.0.0.1 unless server.admin.host or SIO_ADMIN_HOST say otherwise.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -249,6 +251,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
         return;
     }
     app->draining = 1;
+    for (eio_server_t *srv = app->servers; srv; srv = srv->next) srv->refuse_new = 1;
     log_info("main", "signal %d: draining (/readyz now 503; closing %zu clients in %u ms, over %u ms)", (int)sig,
              open_sessions(app), app->drain_delay_ms, app->drain_spread_ms);
     app->drain_ev = evtimer_new(app->base, drain_tick, app);
@@ -273,6 +276,7 @@ typedef struct cli {
     const char *config, *host, *redis; /* NULL: not given */
     int port;                          /* 0: not given */
     int admin_port;                    /* 0: not given */
+    int cookie;                        /* --cookie */
 } cli_t;
 
 /* Fills *cli and applies --log-level.  Returns -1 to go on, or the exit
@@ -283,13 +287,14 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
         {"host", required_argument, NULL, 'H'},   {"redis", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {"admin-port", required_argument, NULL, 'A'},
-        {"log-format", required_argument, NULL, 'F'}, {NULL, 0, NULL, 0},
+        {"log-format", required_argument, NULL, 'F'}, {"cookie", no_argument, NULL, 'K'},
+        {NULL, 0, NULL, 0},
     };
     memset(cli, 0, sizeof *cli);
     int level = -1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:p:H:r:l:hVA:F:", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:p:H:r:l:hVA:F:K", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': cli->config = optarg; break;
         case 'p':
@@ -304,6 +309,7 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
             if ((sio_log_format = log_format_parse(optarg)) < 0)
                 return usage_error("--log-format: '%s' is not one of plain, json", optarg);
             break;
+        case 'K': cli->cookie = 1; break;
         case 'H': cli->host = optarg; break;
         case 'r': cli->redis = optarg; break;
         case 'l':
@@ -344,6 +350,13 @@ static int apply_environment(cfg_t *cfg, const cli_t *cli) {
     }
     if (cli->port) cfg->port = cli->port;
     if (cli->admin_port) cfg->admin_port = cli->admin_port;
+    const char *env_admin_host = getenv("SIO_ADMIN_HOST");
+    if (env_admin_host && *env_admin_host) {
+        free(cfg->admin_host);
+        cfg->admin_host = strdup(env_admin_host);
+    }
+    const char *env_cookie = getenv("SIO_COOKIE");
+    if (cli->cookie || (env_cookie && *env_cookie && strcmp(env_cookie, "0") != 0)) cfg_cookie_on(cfg);
     if (cli->host) {
         free(cfg->host);
         cfg->host = strdup(cli->host);

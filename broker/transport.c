@@ -206,7 +206,10 @@ static void resp_send(struct lws *wsi, struct conn *c, struct resp *r) {
 }
 
 static void answer_error(struct lws *wsi, struct conn *c, int code) {
-    struct resp *r = resp_new(code == EIO_ERR_FORBIDDEN ? 403 : 400, "application/json");
+    struct resp *r = resp_new(code == EIO_ERR_FORBIDDEN       ? 403
+                              : code == EIO_ERR_SHUTTING_DOWN ? 503
+                                                              : 400,
+                              "application/json");
     if (!r) return;
     if (c->srv) resp_cors(r, wsi, &c->srv->opt.cors, 0);
     char body[128];
@@ -654,8 +657,9 @@ static int ws_reject(struct lws *wsi, int code) {
     const char *msg = eio_error_message(code);
     unsigned char buf[LWS_PRE + 256];
     int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
-                     "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-type: text/html\r\n"
-                     "Content-Length: %zu\r\n\r\n%s", strlen(msg), msg);
+                     "HTTP/1.1 %s\r\nConnection: close\r\nContent-type: text/html\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     code == EIO_ERR_SHUTTING_DOWN ? "503 Service Unavailable" : "400 Bad Request", strlen(msg), msg);
     lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW);
     return -1;
 }

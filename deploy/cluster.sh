@@ -13,10 +13,12 @@
 #   CL_NODES         number of brokers (1..9, haproxy.cfg has nine slots)
 #   CL_LB_PORT       HAProxy's port; brokers get CL_LB_PORT+1 .. +N
 #   CL_REDIS_PORT    redis-server's port
+#   CL_ADMIN_FROM    admin listeners (/metrics) on CL_ADMIN_FROM+1 .. +N
 #   CL_HOST          address everything binds (default 127.0.0.1)
 #   CL_STICKY        1 (default) or 0: HAProxy without cookie stickiness
-# Outputs: CL_TMP (temp dir, removed by stop_all), CL_BROKER_PORTS and
-#          CL_BROKER_PIDS (arrays, node order), CL_REDIS_URL, CL_LB_URL.
+# Outputs: CL_TMP (temp dir, removed by stop_all), CL_BROKER_PORTS,
+#          CL_ADMIN_PORTS and CL_BROKER_PIDS (arrays, node order),
+#          CL_REDIS_URL, CL_LB_URL.
 
 CL_LOG_PREFIX=${CL_LOG_PREFIX:-up}
 log() { echo "[$CL_LOG_PREFIX] $*" >&2; }
@@ -88,12 +90,14 @@ cluster_start() {
   [[ -x "$CL_BIN" ]] || { log "no broker binary at $CL_BIN"; return 1; }
   [[ -f "$CL_CONFIG" ]] || { log "config not found: $CL_CONFIG"; return 1; }
   ((CL_NODES >= 1 && CL_NODES <= 9)) || { log "--nodes must be 1..9 (deploy/haproxy.cfg has nine slots)"; return 1; }
-  grep -q '"cookie"' "$CL_CONFIG" ||
-    log "warning: $CL_CONFIG does not set server.cookie; long-polling clients will not stick to a node"
 
   CL_BROKER_PORTS=()
-  for ((n = 1; n <= CL_NODES; n++)); do CL_BROKER_PORTS+=($((CL_LB_PORT + n))); done
-  for p in "$CL_LB_PORT" "${CL_BROKER_PORTS[@]}" "$CL_REDIS_PORT"; do
+  CL_ADMIN_PORTS=()
+  for ((n = 1; n <= CL_NODES; n++)); do
+    CL_BROKER_PORTS+=($((CL_LB_PORT + n)))
+    CL_ADMIN_PORTS+=($((CL_ADMIN_FROM + n)))
+  done
+  for p in "$CL_LB_PORT" "${CL_BROKER_PORTS[@]}" "$CL_REDIS_PORT" "${CL_ADMIN_PORTS[@]}"; do
     cl_port_free "$p" || { log "port $p is in use (choose others with --ports-from / --redis-port)"; return 1; }
   done
   CL_TMP="$(mktemp -d "${TMPDIR:-/tmp}/sio-cluster.XXXXXX")"
@@ -107,7 +111,7 @@ cluster_start() {
   CL_BROKER_PIDS=()
   for ((i = 0; i < CL_NODES; i++)); do
     start "broker$((i + 1))" "$CL_BIN" --config "$CL_CONFIG" --host "$host" \
-      --port "${CL_BROKER_PORTS[i]}" --redis "$CL_REDIS_URL"
+      --port "${CL_BROKER_PORTS[i]}" --redis "$CL_REDIS_URL" --cookie --admin-port "${CL_ADMIN_PORTS[i]}"
     CL_BROKER_PIDS+=("${PIDS[-1]}")
   done
   for p in "${CL_BROKER_PORTS[@]}"; do

@@ -10,7 +10,9 @@
 # Options:
 #   --nodes N         brokers (default 3, at most 9)
 #   --ports-from P    HAProxy on P, brokers on P+1..P+N (default 3000); with
-#                     this option Redis defaults to P+N+1 instead of 6379
+#                     this option Redis defaults to P+N+1 instead of 6379 and
+#                     the brokers' admin listeners (/metrics) are P+N+2..P+2N+1
+#                     instead of 9101..
 #   --redis-port R    redis-server's port (default 6379, or the next free one)
 #   --config FILE     app config (default deploy/apps/$APP.json, APP=demo)
 #   --no-build        skip setup and the release build (use the binary as is)
@@ -26,7 +28,7 @@
 # For tests (the same code path as a person's `./deploy/up.sh`):
 #   SIO_BROKER_BIN=build/test/sio-broker deploy/up.sh --no-build --ports-from 41000
 # Once everything answers its health check it prints, on stderr, one line
-#   [up] ready lb=http://127.0.0.1:41000 brokers=41001,41002,41003 pids=501,502,503 redis=redis://127.0.0.1:41004
+#   [up] ready lb=http://127.0.0.1:41000 brokers=41001,41002,41003 pids=501,502,503 redis=redis://127.0.0.1:41004 admin=41005,41006,41007
 # (pids: the brokers', in port order, to SIGTERM one with --keep-going) and
 # stays in the foreground; SIGTERM to up.sh's PID stops the whole cluster
 # (exit status 143). If a service exits on its own, it stops the rest and
@@ -87,6 +89,9 @@ if [[ -z "$REDIS_PORT" ]]; then
   fi
 fi
 CL_REDIS_PORT=$REDIS_PORT
+# Admin listeners (/healthz, /readyz, /metrics): 9101.. by default, or right
+# after Redis with --ports-from (so a test's range holds everything).
+if ((PORTS_GIVEN)); then CL_ADMIN_FROM=$((CL_LB_PORT + CL_NODES + 1)); else CL_ADMIN_FROM=9100; fi
 
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM
@@ -105,14 +110,15 @@ ADMIN_BIN="$(dirname "$CL_BIN")/sio-admin"
   echo "  try:             $ADMIN_BIN --redis $CL_REDIS_URL servers"
   for ((i = 0; i < CL_NODES; i++)); do
     p=${CL_BROKER_PORTS[i]}
-    echo "  broker$((i + 1)) (b$((i + 1))):     http://$CL_HOST:$p/readyz  http://$CL_HOST:$p/metrics"
+    echo "  broker$((i + 1)) (b$((i + 1))):     http://$CL_HOST:$p/readyz  metrics: http://$CL_HOST:${CL_ADMIN_PORTS[i]}/metrics"
   done
   echo "  Ctrl-C stops everything."
   echo
 } >&2
 ports=$(IFS=,; echo "${CL_BROKER_PORTS[*]}")
 pids=$(IFS=,; echo "${CL_BROKER_PIDS[*]}")
-log "ready lb=$CL_LB_URL brokers=$ports pids=$pids redis=$CL_REDIS_URL"
+admins=$(IFS=,; echo "${CL_ADMIN_PORTS[*]}")
+log "ready lb=$CL_LB_URL brokers=$ports pids=$pids redis=$CL_REDIS_URL admin=$admins"
 
 # If any service dies on its own, take the rest down and report its status
 # (with --keep-going, a broker that exits is only reported: tests stop nodes).

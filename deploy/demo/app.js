@@ -63,9 +63,14 @@ function addPerson(room, sid, name, node) {
 }
 
 function joinRoom(room) {
+  // the room's member list exists before the answer: our own
+  // presence:joined arrives first
+  if (!state.rooms.has(room)) state.rooms.set(room, new Map());
   state.socket.emit("room:join", { room }, (ans) => {
-    if (!ans || !ans.ok) return system(`could not join ${room}`);
-    if (!state.rooms.has(room)) state.rooms.set(room, new Map());
+    if (!ans || !ans.ok) {
+      state.rooms.delete(room);
+      return system(`could not join ${room}`);
+    }
     state.current = room;
     renderRooms();
     renderPeople();
