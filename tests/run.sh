@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   setup -> sanitizer build -> unit (cmocka via meson) -> fuzz smoke -> integration (node)
+#   -> docker (docker-compose.yml for real: tests/docker/run.sh)
 #
 # Every stage runs and is accounted for even when an earlier one fails (except
 # where it cannot: no build, no tests), so one run shows all breakage. The last
@@ -25,6 +26,7 @@ T_BUILD=${SIO_TIMEOUT_BUILD:-900}
 T_UNIT=${SIO_TIMEOUT_UNIT:-600}
 T_FUZZ=${SIO_TIMEOUT_FUZZ:-900}
 T_INTEGRATION=${SIO_TIMEOUT_INTEGRATION:-2400}
+T_DOCKER=${SIO_TIMEOUT_DOCKER:-1500}
 TEST_TIMEOUT_MS=${SIO_TEST_TIMEOUT_MS:-120000}
 
 PASSED=0
@@ -200,6 +202,30 @@ elif ((BUILD_OK)); then
   skipped integration "no tests/integration/"
 else
   skipped integration "no build"
+fi
+
+# ---------------------------------------------------------------------------
+# The Docker stage: docker-compose build/up of the real cluster (Redis, three
+# brokers, HAProxy), smoke checks through HAProxy, one broker stopped, down.
+# It starts dockerd itself and restores the host afterwards. It counts its own
+# checks and ends with "docker: N passed, N failed[, note]". SIO_SKIP_DOCKER=1
+# (machines without the privileges) makes it say so here, never pass silently.
+if [[ -f tests/docker/run.sh ]]; then
+  banner "docker (tests/docker/run.sh)"
+  timeout -k 30 "$T_DOCKER" bash tests/docker/run.sh 2>&1 | tee "$LOGS/docker.log"
+  rc=${PIPESTATUS[0]}
+  line="$(grep -E '^docker: [0-9]+ passed, [0-9]+ failed' "$LOGS/docker.log" | tail -n1)"
+  if [[ -n "$line" ]]; then
+    read -r p f < <(sed -E 's/^docker: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/' <<<"$line")
+    note="$(sed -nE 's/^docker: [0-9]+ passed, [0-9]+ failed, (.*)$/\1/p' <<<"$line")"
+    ((rc != 0 && f == 0)) && { f=1; note+=" run.sh $(why "$rc")"; }
+    [[ "${SIO_SKIP_DOCKER:-}" == 1 ]] && note="SKIPPED by SIO_SKIP_DOCKER=1"
+    record docker "$p" "$f" "$note"
+  else
+    record docker 0 1 "tests/docker/run.sh printed no summary ($(why "$rc"))"
+  fi
+else
+  skipped docker "no tests/docker/run.sh"
 fi
 
 finish

@@ -112,6 +112,37 @@ describe("native cluster (deploy/up.sh): three brokers behind HAProxy", () => {
     closeClients();
   });
 
+  test("each node's admin /metrics passes promtool and its counters move with traffic", async () => {
+    const scrape = async (b) => (await httpRequest(`${b.admin}/metrics`)).text;
+    const value = (text, name) => {
+      const m = text.match(new RegExp(`^${name.replace(/[{}"]/g, (c) => "\\" + c)} (\\S+)$`, "m"));
+      return m ? Number(m[1]) : NaN;
+    };
+    for (const b of cl.brokers) {
+      assert.ok(b.admin, "up.sh gives every broker an admin listener");
+      const text = await scrape(b);
+      const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8", timeout: 15000 });
+      assert.equal(r.error, undefined, `promtool: ${r.error}`);
+      assert.equal(r.status, 0, `promtool check metrics:\n${r.stdout}${r.stderr}`);
+    }
+    // a client on broker 1 directly, so we know whose counters move
+    const b = cl.brokers[0];
+    const before = await scrape(b);
+    const a = await connectDemo(b.url, "metrics", { transports: ["websocket"] });
+    await new Promise((r) => a.socket.emit("room:join", { room: "m" }, r));
+    for (let i = 0; i < 5; i++) await new Promise((r) => a.socket.emit("message", { room: "m", text: `m${i}` }, r));
+    const after = await scrape(b);
+    for (const name of ["sio_handshakes_total", "sio_packets_received_total", "sio_received_bytes_total",
+      "sio_packets_sent_total", "sio_sent_bytes_total", "sio_broadcasts_published_total"]) {
+      assert.ok(value(after, name) > value(before, name), `${name} moved (${value(before, name)} -> ${value(after, name)})`);
+    }
+    assert.ok(value(after, 'sio_clients{transport="websocket"}') >= 1);
+    assert.ok(value(after, 'sio_rooms{namespace="/"}') >= 1);
+    assert.equal(value(after, "sio_redis_connected"), 1);
+    assert.equal(value(after, "sio_ready"), 1);
+    closeClients();
+  });
+
   test("sio-admin servers lists the three nodes", () => {
     const r = spawnSync(ADMIN_BIN, ["--redis", cl.redisUrl, "servers"], { encoding: "utf8", timeout: 15000 });
     assert.equal(r.status, 0, r.stderr);
