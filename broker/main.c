@@ -156,13 +156,10 @@ static size_t open_sessions(const struct app *app) {
     return n;
 }
 
-/* Ends the loop: listener and connections, then Redis, then the signals
- * (event_base_dispatch returns when nothing is left). */
-static void stop_now(struct app *app) {
-    for (eio_server_t *srv = app->servers; srv; srv = srv->next) {
-        eio_session_t *e, *tmp;
-        HASH_ITER(hh, srv->sessions, e, tmp) eio_close(e, "server shutting down");
-    }
+/* The listener and its connections, then Redis, the admin listener and the
+ * lag probe: everything that keeps the loop busy except the app's own
+ * events.  Safe to call twice. */
+static void release_services(struct app *app) {
     tp_stop();
     adapter_free(app->adapter);
     app->adapter = NULL;
@@ -170,6 +167,16 @@ static void stop_now(struct app *app) {
     app->admin = NULL;
     metrics_lag_free(app->lag);
     app->lag = NULL;
+}
+
+/* Ends the loop: sessions, services, then the signals (event_base_dispatch
+ * returns when nothing is left). */
+static void stop_now(struct app *app) {
+    for (eio_server_t *srv = app->servers; srv; srv = srv->next) {
+        eio_session_t *e, *tmp;
+        HASH_ITER(hh, srv->sessions, e, tmp) eio_close(e, "server shutting down");
+    }
+    release_services(app);
     if (app->drain_ev) event_del(app->drain_ev);
     event_del(app->sig_int);
     event_del(app->sig_term);
@@ -486,13 +493,7 @@ static void app_run(struct app *app, const char *config) {
 
 /* Frees whatever app_start got to, in reverse order. */
 static void app_shutdown(struct app *app) {
-    tp_stop();
-    adapter_free(app->adapter);
-    app->adapter = NULL;
-    admin_free(app->admin);
-    app->admin = NULL;
-    metrics_lag_free(app->lag);
-    app->lag = NULL;
+    release_services(app);
     if (app->drain_ev) event_free(app->drain_ev);
     if (app->sig_int) event_free(app->sig_int);
     if (app->sig_term) event_free(app->sig_term);
