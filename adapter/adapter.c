@@ -1,10 +1,14 @@
 /*
  * adapter — @socket.io/redis-adapter's protocol on hiredis + libevent.
  *
- * Incoming broadcasts are turned into wire frames straight from msgpack
- * (msgpack_codec), after two cheap filters that need no decoding: a
- * single-room channel for a room this node does not hold is dropped, and
- * so is our own uid.  Requests are small and rare, so they go through
+ * This file owns the two hiredis connections, the subscriptions, the
+ * outage buffer and broadcasts both ways; it is the node's cluster
+ * (sio_cluster_ops_t: publish, forward to a stream, node id).  Incoming
+ * broadcasts are turned into wire frames straight from msgpack
+ * (msgpack_codec) and handed to sio_deliver, after two cheap filters: a
+ * single-room channel for a room this node does not hold is dropped before
+ * anything is decoded, and our own messages right after unpacking, before
+ * any frame is built.  Requests are small and rare, so they go through
  * jansson (requests.c).
  *
  * Every message from Redis is untrusted: anything malformed is counted,
@@ -339,7 +343,7 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
     frame_t *stack[16], **frames = stack;
     int n = mpc_packet_frames(SIO_EVENT, nsp->name, -1, data, frames, 16);
     if (n < 0) {
-        /* more than 15 attachments: size the array exactly and retry */
+        /* more than 15 attachments: retry with room for up to 1023 */
         frames = malloc(sizeof *frames * 1024);
         n = frames ? mpc_packet_frames(SIO_EVENT, nsp->name, -1, data, frames, 1024) : -1;
     }

@@ -9,12 +9,18 @@
  * broadcasts, SUBSCRIBE <key>-request#<nsp>#, <key>-response#<nsp># and
  * <key>-response#<nsp>#<uid># for requests).  This node answers every
  * request type (SOCKETS, ALL_ROOMS, REMOTE_JOIN/LEAVE/DISCONNECT,
- * REMOTE_FETCH, SERVER_SIDE_EMIT, BROADCAST with acks).
+ * REMOTE_FETCH, SERVER_SIDE_EMIT, BROADCAST with acks: requests.c).  It
+ * also appends the rules' forwarded events to Redis Streams (XADD).
  *
- * When Redis is down, local delivery goes on; publishes are kept in a
- * bounded buffer and sent on reconnect (what overflows is counted and
- * logged); both connections come back with exponential backoff and every
- * subscription is made again.
+ * It plugs into the broker only through socketio.h's public API: it
+ * installs itself with sio_server_set_cluster (its sio_cluster_ops_t), and
+ * reads rooms and sockets through sio_select, sio_deliver and the room
+ * iteration functions.
+ *
+ * When Redis is down, local delivery goes on; publishes and stream appends
+ * are kept in a bounded buffer and sent on reconnect (what overflows is
+ * counted and logged); both connections come back with exponential backoff
+ * and every subscription is made again.
  */
 #ifndef SIO_ADAPTER_H
 #define SIO_ADAPTER_H

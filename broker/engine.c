@@ -10,9 +10,11 @@
  *
  * Closing from inside a broadcast or a handler would free structures the
  * caller is iterating, so closes requested from those places
- * (eio_send over the hard limit) are deferred: the session is marked
- * EIO_CLOSING and its timer is made active to finish the job on the next loop
- * iteration.
+ * (eio_close_soon: the handlers, eio_send over the hard limit) are
+ * deferred: the session is marked EIO_CLOSING and its timer finishes the
+ * job: on the next loop iteration when nothing is queued, else after the
+ * queue has been written (a polling client gets the close packet on its
+ * next poll), at most CLOSE_GRACE_MS later.
  *
  * The Engine.IO rules of the polling transport (one held GET at a time, a
  * noop to the held GET while an upgrade is in flight, a close packet to a

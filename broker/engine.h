@@ -3,12 +3,12 @@
  * polling→WebSocket upgrade, the polling rules and close.
  *
  * Layers and calls:
- *   - Below, the transport (transport.c) owns the network connections and
+ *   - On the network side, the transport (transport.c) owns the connections and
  *     turns HTTP requests and WebSocket messages into the calls of the
  *     "called by the transport" section.  It decides nothing about
  *     Engine.IO: whether a request is valid, whether a poll is answered now,
  *     held or refused, whether a WebSocket may probe a session — it asks.
- *   - The engine calls back down only through the eio_transport_ops_t table
+ *   - The engine calls the transport only through the eio_transport_ops_t table
  *     the transport installs on each server (eio_server_set_transport); it
  *     sees connections as opaque handles (`void *conn`) and never includes
  *     the transport's header, so it runs against a fake transport in the
@@ -19,7 +19,7 @@
  *
  * Timers (heartbeat) live on libevent, not on lws: lws timers armed from
  * outside its callbacks may never fire on a foreign libevent loop (see
- * shared notes, trap 4).
+ * docs/libwebsockets.md#timers-outside-service).
  */
 #ifndef SIO_ENGINE_H
 #define SIO_ENGINE_H

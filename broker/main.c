@@ -4,9 +4,16 @@
  *   sio-broker --config FILE [--port N] [--host ADDR] [--redis URL] [--admin-port N]
  *              [--cookie] [--log-level debug|info|warn|error] [--log-format plain|json]
  *
- * Precedence: flags > environment (SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT) >
- * config file.  Usage and config errors exit 2 with one line naming the
- * problem.
+ * Precedence: flags > environment (SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT,
+ * SIO_ADMIN_HOST, SIO_COOKIE) > config file.  Usage and config errors exit 2
+ * with one line naming the problem.
+ *
+ * main is the top layer: it builds the Socket.IO server and its namespaces
+ * (hooks from rules.c), the Redis adapter (which installs itself as the
+ * cluster), the Engine.IO endpoints, the transport, and the admin listener
+ * (admin.c, on its own port when server.admin / --admin-port ask for it),
+ * which calls back through admin_ops_t for readiness and the /metrics
+ * gauges.  docs/architecture.md has the whole picture.
  *
  * Shutdown is a drain (server.drain): the first SIGTERM/SIGINT turns
  * /readyz to 503 so balancers stop sending new clients (handshakes that still
@@ -273,9 +280,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
 /* ------------------------------------------------------------------------
  * main() in steps: parse the command line, load the config (the file, then
  * the environment and the flags over it), start (event base, Socket.IO
- * server and namespaces, adapter, Engine.IO servers, transport), run, shut
- * down.  Each step reports its own errors; exit statuses: 0 stopped by a
- * signal, 1 could not listen, 2 usage or config error.
+ * server and namespaces, adapter, Engine.IO servers, transport, lag probe,
+ * admin listener, signals), run, shut down.  Each step reports its own
+ * errors; exit statuses: 0 stopped by a signal, 1 could not listen, 2 usage
+ * or config error.
  */
 
 /* What the command line asked for; strings borrow argv. */
@@ -342,8 +350,9 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
     return -1;
 }
 
-/* The environment (SIO_PORT, SIO_REDIS_URL) and then the flags over the
- * file's values.  Returns 0, or 2 after reporting a bad SIO_PORT. */
+/* The environment (SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT, SIO_ADMIN_HOST,
+ * SIO_COOKIE) and then the flags over the file's values.  Returns 0, or 2
+ * after reporting a bad SIO_PORT or SIO_ADMIN_PORT. */
 static int apply_environment(cfg_t *cfg, const cli_t *cli) {
     const char *env_port = getenv("SIO_PORT"), *env_redis = getenv("SIO_REDIS_URL");
     const char *env_admin = getenv("SIO_ADMIN_PORT");
@@ -442,8 +451,9 @@ static void start_engine(struct app *app, cfg_t *cfg) {
     }
 }
 
-/* libwebsockets on the configured address, then the signal handlers.
- * Returns 0, or 1 when it cannot listen (the transport logged why). */
+/* libwebsockets on the configured address, the loop-lag probe, the admin
+ * listener when configured, then the signal handlers.  Returns 0, or 1 when
+ * the transport or the admin listener cannot listen (logged). */
 static int start_transport(struct app *app, const cfg_t *cfg) {
     tp_options_t to = {.host = cfg->host, .port = cfg->port, .servers = app->servers,
                        .ready = ready_cb, .ready_ud = app, .write_coalesce_us = cfg->write_coalesce_us,
@@ -485,7 +495,7 @@ static int app_start(struct app *app, cfg_t *cfg, const char *config) {
     return start_transport(app, cfg);
 }
 
-/* Until a signal (on_signal) has closed every session and the listener. */
+/* Until the drain (or a second signal) has stopped everything: stop_now. */
 static void app_run(struct app *app, const char *config) {
     log_info("main", "sio-broker %s ready (config %s)", SIO_VERSION, config);
     event_base_dispatch(app->base);

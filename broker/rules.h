@@ -1,20 +1,36 @@
 /*
  * rules — application behaviour from configuration.
  *
- * Each namespace of an app config declares lists of actions for its hooks:
+ * Each namespace of an app config declares its JWT check and lists of
+ * actions for its hooks:
+ *   "auth": {...}   (auth.h)
  *   "on_connect": [...], "on_disconnect": [...], "events": { "<name>": [...] },
- *   "server_events": { "<name>": [...] }   (serverSideEmit from other nodes:
- *                                           emit to rooms/$all, and ack)
- * Actions (first cut):
- *   {"join": "<room template>"}           join a room
- *   {"leave": "<room template>"}          leave a room
- *   {"emit": {"to": "$self" | "$all" | "<room template>" | [rooms...],
+ *   "server_events": { "<name>": [...] }   (serverSideEmit from other nodes)
+ * Actions (each an object with one key):
+ *   {"join": "<room template>"}              join a room
+ *   {"leave": "<room template>"}             leave a room
+ *   {"leave_matching": "<prefix>*"}          leave every room with that prefix
+ *   {"emit": {"to": "$self" | "$all" | "<room template>" | [up to 8 rooms],
  *             "event": "<name template>", "data": <template>,
- *             "except_self": bool, "volatile": bool}}
- *   {"ack": <template>}                   answer the client's ack request
- * `data` / `ack`: "{$args}" spreads the event's arguments; an array is the
- * list of arguments; any other value is one argument.  Events with no entry
- * are ignored.  Details of templates: template.h.
+ *             "except_self": bool, "volatile": bool, "nsp": "/other"}}
+ *   {"ack": <template>}                      answer the client's ack request
+ *   {"forward": "<stream>" | {"stream": "<stream>", "maxlen": N}}
+ *                                            XADD the event to a Redis Stream
+ *   {"require": {"equals" | "string_equals": [a, b] | "present": x,
+ *                "error": <template>}}       stop unless the check holds
+ *   {"rate_limit": {"per_minute": N} | {"limit": N, "window_ms": W},
+ *                  optional "error"}         stop over a sliding-window limit
+ *                                            (per socket and action)
+ * Actions run in order.  A failing require or rate_limit stops the list and
+ * emits "error" to the socket (require only with an "error" payload); the
+ * require actions of on_connect run before the CONNECT is accepted
+ * (authorize) and refuse it with a CONNECT_ERROR.  Compilation
+ * refuses actions a hook cannot run: on_disconnect only emits to others and
+ * forwards, server_events only emit to rooms/$all and ack, ack and
+ * rate_limit belong to client events.  `data` / `ack`: "{$args}" spreads the
+ * event's arguments; an array is the list of arguments; any other value is
+ * one argument.  Events with no entry are ignored.  Templates: template.h;
+ * the full language for app authors: deploy/apps/README.md.
  */
 #ifndef SIO_RULES_H
 #define SIO_RULES_H

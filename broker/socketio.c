@@ -3,9 +3,11 @@
  *
  * Packet flow in: engine → on_message → parse (sio_codec) → wait for binary
  * attachments if any → dispatch by type to the client's socket of that
- * namespace → the namespace's hooks (rules).  Out: hooks/cluster →
- * sio_broadcast / sio_socket_emit → encode once → eio_send_many on each
- * recipient, and the cluster's publish.
+ * namespace → the namespace's hooks (sio_nsp_hooks_t, e.g. the rules).
+ * Out: hooks → sio_broadcast / sio_socket_emit → encode once →
+ * eio_send_many on each recipient, then the cluster's publish
+ * (sio_cluster_ops_t).  From the cluster: sio_deliver with frames the
+ * cluster encoded once (never published again).
  *
  * Protocol strictness follows Node's socket.io 4 `Client`: a packet for a
  * namespace the client has not joined (other than CONNECT), a CONNECT_ERROR
@@ -25,7 +27,9 @@
 
 /* ------------------------------------------------------------ encoding */
 
-/* Encodes and hands the frames to fn; frees them afterwards. */
+/* Encodes a packet into frames: *out is stack when they fit, else a malloc'd
+ * array.  Returns the number of frames (each holding one reference), or -1;
+ * the caller hands them on and drops them with release(). */
 static int encode(sio_type_t type, const char *nsp, int64_t id, const json_t *data,
                   sio_bin_t *const *bins, size_t n_bins, frame_t ***out, frame_t **stack) {
     /* one text frame plus one per placeholder (a rule may reuse an attachment) */

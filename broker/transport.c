@@ -7,7 +7,8 @@
  *     (CORS preflight);
  *   - Engine.IO WebSocket connections (new sessions, or probes upgrading a
  *     polling session);
- *   - GET /healthz.
+ *   - GET /healthz and /readyz (balancer health checks), and files under
+ *     the server.static mounts (static_files.h).
  *
  * This module is plumbing only: it parses requests, asks the engine what
  * Engine.IO makes of them (eio_polling_check, eio_poll_request,
@@ -18,19 +19,21 @@
  *
  * Every HTTP answer is prepared as a `struct resp` (status, headers, body)
  * and written from LWS_CALLBACK_HTTP_WRITEABLE, the only place lws 4.1
- * reliably writes HTTP.  A held GET keeps its resp (headers ready) and gets
+ * reliably writes HTTP (docs/libwebsockets.md#http-answer-sequence).  A held GET keeps its resp (headers ready) and gets
  * its body when the engine calls poll_answer().
  *
- * The traps of lws 4.1.6 on a foreign libevent loop (shared notes) shape the
- * held GET: rx flow control off while held (else the loop spins when the
- * client pipelines or closes), an EV_CLOSED watcher to notice the client
- * leaving, rx back on *before* asking for writable (else never writable), and
- * the lws body timeout cleared (else the poll dies after 5 s).
+ * Behaviours of lws 4.1.6 on a foreign libevent loop shape the held GET
+ * (docs/libwebsockets.md): rx flow control off while held and an EV_CLOSED
+ * watcher to notice the client leaving or pipelining (#held-poll-spin), rx
+ * back on *before* asking for writable (#flow-controlled-never-writable), and
+ * the lws pending timeout cleared (#body-timeout).
  *
  * WebSocket writes coalesce queued frames: each frame's WebSocket header is
  * built here and several frames go out in one LWS_WRITE_RAW write, looping
- * while lws has nothing partially buffered (the fastest strategy measured).
- * No WebSocket extension is offered, so raw frames are always valid.
+ * while lws has nothing partially buffered (the fastest strategy measured:
+ * docs/libwebsockets.md#write-strategy, #partial-buffered).  No WebSocket
+ * extension is offered, so raw frames are always valid
+ * (#shared-frame-buffers).
  */
 #define _GNU_SOURCE /* strcasestr */
 #include "transport.h"
@@ -50,10 +53,12 @@
 #include "../codec/json_out.h"
 
 #define WS_RX_BUFFER 512       /* per-connection receive buffer: dominates idle memory;
-                                  larger messages are reassembled from pieces */
+                                  larger messages are reassembled from pieces
+                                  (docs/libwebsockets.md#idle-memory) */
 #define WS_SCRATCH (16 * 1024) /* one coalesced write */
 #define MAX_URI_ARGS 2048
 
+/* Shared frames are written in place (docs/libwebsockets.md#shared-frame-buffers). */
 _Static_assert(LWS_PRE <= FRAME_HEADROOM, "frame headroom must hold LWS_PRE");
 
 /* An HTTP answer being prepared or waiting to be written. */
@@ -110,7 +115,9 @@ static eio_server_t *server_for_path(const char *path) {
     return NULL;
 }
 
-/* Copies the value of query argument `name` into out; returns its length or -1. */
+/* Copies the value of query argument `name` into out; returns its length or -1.
+ * Whole names only, unlike lws_get_urlarg_by_name
+ * (docs/libwebsockets.md#urlarg-includes-name). */
 static int query_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
     char buf[256];
     size_t nl = strlen(name);
@@ -262,6 +269,7 @@ static int write_resp(struct lws *wsi, struct conn *c) {
         goto fail;
     int close_after = r->close_after;
     resp_free(r);
+    /* only a negative return closes (docs/libwebsockets.md#negative-return-closes) */
     if (close_after) return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 fail:
@@ -294,11 +302,14 @@ static void held_closed_cb(evutil_socket_t fd, short what, void *arg) {
     eio_session_t *s = c->s;
     c->s = NULL;
     if (s) eio_poll_detach(s, wsi);
-    /* Outside lws service only the synchronous kill is reliable (trap 4). */
+    /* Outside lws service only the synchronous kill is reliable
+     * (docs/libwebsockets.md#timers-outside-service). */
     lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
 }
 
-/* The engine made wsi the session's held poll (EIO_POLL_HOLD). */
+/* The engine made wsi the session's held poll (EIO_POLL_HOLD): rx off and
+ * our own watcher on the socket (docs/libwebsockets.md#held-poll-spin), lws's
+ * pending timeout cleared (#body-timeout). */
 static void hold_poll(struct lws *wsi, struct conn *c, eio_session_t *s) {
     c->s = s;
     lws_rx_flow_control(wsi, 0);
@@ -317,7 +328,8 @@ static void poll_answer(void *conn, const char *body, size_t len, void *ud) {
         c->closed_ev = NULL;
     }
     c->s = NULL;
-    /* rx back on first, or lws never reports the connection writable (trap 2). */
+    /* rx back on first, or lws never reports the connection writable
+     * (docs/libwebsockets.md#flow-controlled-never-writable). */
     lws_rx_flow_control(wsi, 1);
     if (!c->resp) c->resp = resp_new(200, "text/plain; charset=UTF-8");
     if (!c->resp) return;
@@ -408,7 +420,7 @@ static void conn_close(void *conn, void *ud) {
  * Everything else of Node's socket.handshake (time, query, secure, auth) is
  * derived from it when asked for (sio_client_handshake), so an idle client
  * keeps one small string.  lws 4.1 can only enumerate the headers it knows by
- * name; other custom headers are not listed. */
+ * name; other headers are listed only when configured (o->extra_headers). */
 static char *capture_handshake(struct lws *wsi, const char *peer, const eio_options_t *o) {
     sbuf_t b = SBUF_INIT;
     char buf[1024];
@@ -576,7 +588,8 @@ static int http_post_body(struct lws *wsi, struct conn *c);
 static int http_post(struct lws *wsi, struct conn *c, eio_session_t *s) {
     char te[64];
     if (header_copy(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof te) > 0) {
-        /* lws 4.1 cannot read chunked request bodies (trap 6). */
+        /* lws 4.1 cannot read chunked request bodies
+         * (docs/libwebsockets.md#chunked-bodies). */
         answer_simple(wsi, c, 411, "application/json", "{\"code\":3,\"message\":\"Bad request\"}", 1);
         return 0;
     }
@@ -586,7 +599,8 @@ static int http_post(struct lws *wsi, struct conn *c, eio_session_t *s) {
     if (len < 0 || (unsigned long long)len > max) {
         /* Like Node: 413, and the client gives the session up.  The body is
          * read and dropped first: closing with it unread would reset the
-         * connection before the client reads the status (trap 7), unless it
+         * connection before the client reads the status
+         * (docs/libwebsockets.md#413-before-drop), unless it
          * is absurdly large. */
         log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
         if (len < 0 || (unsigned long long)len / 64 > max)
@@ -664,6 +678,8 @@ static int ws_reject(struct lws *wsi, int code) {
     return -1;
 }
 
+/* lws would upgrade any path; only an Engine.IO path may
+ * (docs/libwebsockets.md#upgrade-any-path). */
 static int ws_filter(struct lws *wsi, struct conn *c) {
     memset(c, 0, sizeof *c);
     c->is_ws = 1;
@@ -716,7 +732,8 @@ static int ws_receive(struct lws *wsi, struct conn *c, const unsigned char *in, 
         c->rx_binary = (uint8_t)lws_frame_is_binary(wsi);
     }
     if (!(first && final)) {
-        /* Messages larger than the receive buffer arrive in pieces (trap 11). */
+        /* Messages larger than the receive buffer arrive in pieces
+         * (docs/libwebsockets.md#fragmented-messages). */
         if (c->rx.len + len > max) goto too_big;
         sbuf_append(&c->rx, in, len);
         if (!final) return 0;
@@ -801,6 +818,8 @@ static int ws_writable(struct lws *wsi, struct conn *c) {
         }
         return 0;
     }
+    /* no write while lws holds part of the last one
+     * (docs/libwebsockets.md#partial-buffered) */
     while (s->q_len && !lws_partial_buffered(wsi)) {
         size_t used = 0;
         uint32_t n = 0, limit = s->q_break ? s->q_break : s->q_len;

@@ -1,14 +1,17 @@
 /*
  * transport — libwebsockets on the libevent loop: one port serving the
  * Engine.IO polling requests (GET/POST/OPTIONS) and WebSocket connections of
- * every Engine.IO endpoint (eio_server_t), plus /healthz.
+ * every Engine.IO endpoint (eio_server_t), plus /healthz, /readyz and the
+ * server.static files.
  *
  * This module sits above the engine: it includes engine.h and calls it for
- * every Engine.IO decision.  The engine calls back down only through the
+ * every Engine.IO decision.  The engine calls back only through the
  * eio_transport_ops_t table tp_start() installs on each endpoint (make a
  * WebSocket write, answer a held poll, close a connection); those calls may
  * come from libevent timers or Redis callbacks, outside lws's own service,
- * so they only use the lws calls the shared notes found safe there.
+ * so they only use the lws calls that work there: libevent timers instead of
+ * lws timers, the synchronous kill, lws_callback_on_writable
+ * (docs/libwebsockets.md#timers-outside-service, #writable-from-outside).
  *
  * Ownership: the endpoints stay the caller's; tp_stop() must run before they
  * are freed (it closes every connection, detaching them from their

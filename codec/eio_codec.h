@@ -1,8 +1,9 @@
 /*
  * eio_codec — Engine.IO v4 packet and polling-payload encoding.
  *
- * Pure functions, no I/O: the transport hands in HTTP bodies and gets
- * packets back; the engine hands in frames and gets HTTP bodies back.
+ * Pure functions, no I/O, used by the engine: a POST body (as the
+ * transport read it) goes in and packets come out; queued frames go in and
+ * a polling response body comes out.
  *
  * Engine.IO v4 packet types: '0' open, '1' close, '2' ping, '3' pong,
  * '4' message, '5' upgrade, '6' noop.  A polling payload is packets joined

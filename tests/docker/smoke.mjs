@@ -108,7 +108,7 @@ try {
     ws = await connect('websocket', ['websocket']);
     if (ws.io.engine.transport.name !== 'websocket') throw new Error('not websocket');
     const a = await ack(ws, 'room:join', { room: 'w' });
-    if (!a || a.joined !== true) throw new Error(`unexpected ack ${JSON.stringify(a)}`);
+    if (!a || a.ok !== true || a.room !== 'w') throw new Error(`unexpected ack ${JSON.stringify(a)}`);
   });
 
   // Upgrading clients until two of them sit on different nodes.
