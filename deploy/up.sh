@@ -18,8 +18,10 @@
 #   --no-build        skip setup and the release build (use the binary as is)
 #   --no-sticky       HAProxy without cookie stickiness (for tests that prove
 #                     long-polling needs it)
-#   --keep-going      a broker that exits is reported, the rest keep running
-#                     (default: any service exiting stops the whole cluster)
+#   --keep-going      a broker that exits (SIGTERM drains it: its clients move
+#                     to the others) is reported, the rest keep running; once
+#                     no broker is left the cluster stops. This is the default.
+#   --strict          any service exiting stops the whole cluster
 #
 # Environment: APP (default demo), SIO_BROKER_BIN (default
 # build/release/sio-broker; e.g. a sanitizer build for tests), PORT (same as
@@ -29,7 +31,7 @@
 #   SIO_BROKER_BIN=build/test/sio-broker deploy/up.sh --no-build --ports-from 41000
 # Once everything answers its health check it prints, on stderr, one line
 #   [up] ready lb=http://127.0.0.1:41000 brokers=41001,41002,41003 pids=501,502,503 redis=redis://127.0.0.1:41004 admin=41005,41006,41007
-# (pids: the brokers', in port order, to SIGTERM one with --keep-going) and
+# (pids: the brokers', in port order, to SIGTERM one) and
 # stays in the foreground; SIGTERM to up.sh's PID stops the whole cluster
 # (exit status 143). If a service exits on its own, it stops the rest and
 # exits with that service's status; if start-up fails, it exits 1.
@@ -48,7 +50,7 @@ CL_CONFIG=""
 REDIS_PORT=""
 PORTS_GIVEN=0
 BUILD_STEP=1
-KEEP_GOING=0
+KEEP_GOING=1
 BUILD=build/release
 
 usage() { sed -n '2,37p' "$0"; }
@@ -61,6 +63,7 @@ while (($#)); do
     --no-build) BUILD_STEP=0; shift ;;
     --no-sticky) CL_STICKY=0; shift ;;
     --keep-going) KEEP_GOING=1; shift ;;
+    --strict) KEEP_GOING=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "up.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -121,7 +124,8 @@ admins=$(IFS=,; echo "${CL_ADMIN_PORTS[*]}")
 log "ready lb=$CL_LB_URL brokers=$ports pids=$pids redis=$CL_REDIS_URL admin=$admins"
 
 # If any service dies on its own, take the rest down and report its status
-# (with --keep-going, a broker that exits is only reported: tests stop nodes).
+# (by default a broker that exits is only reported: nodes are drained and
+# stopped one by one; once none is left, everything stops).
 rc=0
 live=("${PIDS[@]}")
 while :; do
@@ -129,11 +133,19 @@ while :; do
   wait -n -p done_pid "${live[@]}" || rc=$?
   name=${NAMES[$done_pid]:-?}
   if ((KEEP_GOING)) && [[ $name == broker* ]]; then
-    log "$name (pid $done_pid) exited (status $rc); the others keep running"
     rest=()
-    for pid in "${live[@]}"; do [[ $pid == "$done_pid" ]] || rest+=("$pid"); done
+    brokers_left=0
+    for pid in "${live[@]}"; do
+      [[ $pid == "$done_pid" ]] && continue
+      rest+=("$pid")
+      [[ ${NAMES[$pid]} == broker* ]] && brokers_left=$((brokers_left + 1))
+    done
     live=("${rest[@]}")
-    continue
+    if ((brokers_left > 0)); then
+      log "$name (pid $done_pid) exited (status $rc); the others keep running"
+      continue
+    fi
+    log "$name (pid $done_pid) exited (status $rc); no broker left"
   fi
   break
 done
