@@ -226,7 +226,7 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg) {
         event_base_gettimeofday_cached(app->base, &now);
         timersub(&now, &app->drain_t0, &d);
         uint64_t elapsed = (uint64_t)d.tv_sec * 1000 + (uint64_t)d.tv_usec / 1000;
-        if (elapsed < app->drain_spread_ms) {
+        if (elapsed < app->drain_spread_ms && open_sessions(app) > 0) {
             size_t want = (size_t)((app->drain_total * (elapsed + DRAIN_TICK_MS)) / app->drain_spread_ms);
             drain_close_upto(app, want);
             drain_arm(app, DRAIN_TICK_MS);
