@@ -598,12 +598,12 @@ static int http_post(struct lws *wsi, struct conn *c, eio_session_t *s) {
     long long len = header_copy(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl) > 0 ? strtoll(cl, NULL, 10) : 0;
     if (len < 0 || (unsigned long long)len > max) {
         /* Like Node: 413, and the client gives the session up.  The body is
-         * read and dropped first: closing with it unread would reset the
-         * connection before the client reads the status
-         * (docs/libwebsockets.md#413-before-drop), unless it
-         * is absurdly large. */
+         * read and dropped first, however large: closing with it unread
+         * resets the connection, and a client still sending may then never
+         * read the status (docs/libwebsockets.md#413-before-drop).  Nothing
+         * of it is kept, and lws's timeout ends a body that stalls. */
         log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
-        if (len < 0 || (unsigned long long)len / 64 > max)
+        if (len < 0)
             answer_simple(wsi, c, 413, NULL, "", 1);
         else
             c->rx_too_big = 1; /* body callbacks drop it; answered at completion */
