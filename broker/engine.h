@@ -28,7 +28,7 @@
 #include <event2/event_struct.h> /* the heartbeat timer is embedded: one allocation per session */
 #include <stddef.h>
 #include <stdint.h>
-#include <uthash.h>
+#include "../common/uthash_keyed.h"
 
 #include "../common/frame.h"
 

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uthash.h>
+#include "../common/uthash_keyed.h"
 
 typedef struct room room_t;
 

@@ -21,7 +21,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdint.h>
-#include <uthash.h>
+#include "../common/uthash_keyed.h"
 
 #include "engine.h"
 #include "rooms.h"
