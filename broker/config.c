@@ -139,6 +139,7 @@ static void defaults(eio_options_t *o, const char *path) {
     o->max_payload = 1000000;
     o->queue_soft = 1024;
     o->queue_hard = 8192;
+    o->queue_max_bytes = 4u << 20;
     o->allow_polling = o->allow_websocket = o->allow_upgrades = 1;
     /* proxies' headers that lws does not know by name */
     static const char *const dflt[] = {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-request-id"};
@@ -202,7 +203,8 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     static const char *const keys[] = {"host", "port", "path", "pingInterval", "pingTimeout",
                                        "upgradeTimeout", "maxPayload", "connectTimeout", "transports",
                                        "allowUpgrades", "cors", "cookie", "sendQueue", "handshakeHeaders",
-                                       "writeCoalesceMs", "static", "admin", "drain", NULL};
+                                       "writeCoalesceMs", "static", "admin", "drain", "maxRoomsPerSocket",
+                                       "refuseIdLikeRooms", "maxPendingAcks", "maxAckTimeoutMs", NULL};
     const char *path = "$.server";
     if (!json_is_object(s)) return fail(v, path, "must be an object");
     if (check_keys(v, s, path, keys) < 0) return -1;
@@ -229,6 +231,16 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     x = cfg->connect_timeout_ms;
     if (get_uint(v, s, "connectTimeout", path, 1, 86400000, &x) < 0) return -1;
     cfg->connect_timeout_ms = (uint32_t)x;
+    x = cfg->max_rooms_per_socket;
+    if (get_uint(v, s, "maxRoomsPerSocket", path, 0, 1 << 24, &x) < 0) return -1;
+    cfg->max_rooms_per_socket = (uint32_t)x;
+    if (get_bool(v, s, "refuseIdLikeRooms", path, &cfg->refuse_id_like_rooms) < 0) return -1;
+    x = cfg->max_pending_acks;
+    if (get_uint(v, s, "maxPendingAcks", path, 0, 1 << 24, &x) < 0) return -1;
+    cfg->max_pending_acks = (uint32_t)x;
+    x = cfg->max_ack_timeout_ms;
+    if (get_uint(v, s, "maxAckTimeoutMs", path, 1, 86400000, &x) < 0) return -1;
+    cfg->max_ack_timeout_ms = (uint32_t)x;
     if (get_bool(v, s, "allowUpgrades", path, &o->allow_upgrades) < 0) return -1;
     const json_t *t = json_object_get(s, "transports");
     if (t) {
@@ -244,8 +256,8 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     }
     const json_t *q = json_object_get(s, "sendQueue");
     if (q) {
-        static const char *const qk[] = {"soft", "hard", NULL};
-        if (!json_is_object(q)) return fail(v, "$.server.sendQueue", "must be an object {soft, hard}");
+        static const char *const qk[] = {"soft", "hard", "maxBytes", NULL};
+        if (!json_is_object(q)) return fail(v, "$.server.sendQueue", "must be an object {soft, hard, maxBytes}");
         if (check_keys(v, q, "$.server.sendQueue", qk) < 0) return -1;
         x = (long long)o->queue_soft;
         if (get_uint(v, q, "soft", "$.server.sendQueue", 1, 1 << 24, &x) < 0) return -1;
@@ -254,6 +266,9 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
         if (get_uint(v, q, "hard", "$.server.sendQueue", 1, 1 << 24, &x) < 0) return -1;
         o->queue_hard = (size_t)x;
         if (o->queue_hard < o->queue_soft) return fail(v, "$.server.sendQueue", "hard must be >= soft");
+        x = (long long)o->queue_max_bytes;
+        if (get_uint(v, q, "maxBytes", "$.server.sendQueue", 1024, 1LL << 40, &x) < 0) return -1;
+        o->queue_max_bytes = (size_t)x;
     }
     const json_t *wc = json_object_get(s, "writeCoalesceMs");
     if (wc) {
@@ -291,6 +306,9 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     cfg->file = strdup(file);
     cfg->port = 3000;
     cfg->connect_timeout_ms = 45000;
+    cfg->max_rooms_per_socket = 1000;
+    cfg->max_pending_acks = 1000;
+    cfg->max_ack_timeout_ms = 300000;
     cfg->write_coalesce_us = 2000;
     cfg->drain_delay_ms = 2000;
     cfg->drain_spread_ms = 5000;

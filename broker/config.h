@@ -33,6 +33,10 @@ typedef struct cfg {
     int echo_enabled;             /* raw Engine.IO echo endpoint */
     eio_options_t echo;
     uint32_t connect_timeout_ms;
+    uint32_t max_rooms_per_socket; /* server.maxRoomsPerSocket, 0 = no limit */
+    int refuse_id_like_rooms;      /* server.refuseIdLikeRooms */
+    uint32_t max_pending_acks;     /* server.maxPendingAcks, 0 = no limit */
+    uint32_t max_ack_timeout_ms;   /* server.maxAckTimeoutMs */
     uint32_t write_coalesce_us;   /* server.writeCoalesceMs (fractions allowed) */
     static_files_t statics;       /* server.static mounts; none by default */
     char *admin_host;             /* server.admin.host, NULL = 127.0.0.1 */

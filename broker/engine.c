@@ -234,6 +234,20 @@ int eio_send_many(eio_session_t *s, frame_t *const *f, size_t n, int is_volatile
         eio_close_soon(s, "send queue full");
         return -1;
     }
+    /* Frames bound the count, not the memory: 8,192 frames of maxPayload
+     * each would pin gigabytes for one client that never reads. */
+    size_t max_bytes = s->srv->opt.queue_max_bytes, bytes = 0;
+    for (size_t i = 0; i < n; i++) bytes += f[i]->len;
+    if (max_bytes && s->q_len && s->q_bytes + bytes > max_bytes) {
+        if (is_volatile) {
+            sio_metrics.sendq_dropped += n;
+            return 1;
+        }
+        log_warn("engine", "session %s: send queue over %zu bytes, closing", s->sid, max_bytes);
+        sio_metrics.sendq_bytes_disconnects++;
+        eio_close_soon(s, "send queue full");
+        return -1;
+    }
     while (s->q_len + n > s->q_cap)
         if (queue_grow(s) < 0) {
             eio_close_soon(s, "out of memory");
@@ -244,6 +258,7 @@ int eio_send_many(eio_session_t *s, frame_t *const *f, size_t n, int is_volatile
         s->q_len++;
         sio_metrics.bytes_out += f[i]->len;
     }
+    s->q_bytes += bytes;
     sio_metrics.packets_out += n;
     flush(s);
     return 0;
@@ -256,6 +271,7 @@ int eio_send(eio_session_t *s, frame_t *f, int is_volatile) {
 void eio_queue_pop(eio_session_t *s, uint32_t n) {
     s->q_break = s->q_break > n ? s->q_break - n : 0;
     while (n-- && s->q_len) {
+        s->q_bytes -= s->q[s->q_head]->len;
         frame_unref(s->q[s->q_head]);
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;

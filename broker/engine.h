@@ -104,6 +104,8 @@ typedef struct eio_options {
     size_t max_payload;         /* bytes, per message and per polling body */
     size_t queue_soft;          /* frames queued beyond which volatile packets are dropped */
     size_t queue_hard;          /* frames queued beyond which the session is closed */
+    size_t queue_max_bytes;     /* payload bytes queued beyond which the session is closed
+                                   (volatile frames are dropped instead); 0 = no limit */
     int allow_polling, allow_websocket, allow_upgrades;
     eio_cors_t cors;
     eio_cookie_t cookie;
@@ -149,6 +151,8 @@ struct eio_session {
     const char *close_reason; /* static string, for a deferred close */
     frame_t **q;              /* ring of queued frames */
     uint32_t q_head, q_len, q_cap;
+    size_t q_bytes;           /* payload bytes of the queued frames (a frame shared with
+                                 other sessions counts in each: each may pin it) */
     uint32_t q_break;         /* ws: frames to write before yielding one loop turn (0 = none) */
     struct event timer;       /* heartbeat: ping after interval, close after timeout */
     struct event *upgrade_timer; /* only while a probe is in flight */
@@ -173,9 +177,11 @@ eio_session_t *eio_session_find(eio_server_t *srv, const char *sid);
 /* ---- called by the handlers (and the transport's writer) ---- */
 
 /* Queues a frame (takes no reference: adds its own).  Volatile frames are
- * dropped when the queue is over its soft limit.  Returns 0 if queued,
- * 1 if dropped, -1 if the session is (now) closed: over the hard limit the
- * session is closed with reason "send queue full". */
+ * dropped when the queue is over its soft limit or would go over its byte
+ * limit.  Returns 0 if queued, 1 if dropped, -1 if the session is (now)
+ * closed: over the hard limit or the byte limit the session is closed with
+ * reason "send queue full".  An empty queue always takes the frames, so a
+ * packet larger than the byte limit still goes out alone. */
 int eio_send(eio_session_t *s, frame_t *f, int is_volatile);
 /* Sends several frames atomically with respect to the volatile drop (a
  * Socket.IO packet with its binary attachments). */

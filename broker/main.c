@@ -407,6 +407,14 @@ static int load_config(const cli_t *cli, cfg_t *cfg) {
 static int start_socketio(struct app *app, const cfg_t *cfg, const char *config) {
     char err[1024];
     app->sio = sio_server_new(app->base, cfg->connect_timeout_ms);
+    if (!app->sio) {
+        fprintf(stderr, "sio-broker: out of memory\n");
+        return 2;
+    }
+    app->sio->limits.max_rooms_per_socket = cfg->max_rooms_per_socket;
+    app->sio->limits.refuse_id_like_rooms = cfg->refuse_id_like_rooms;
+    app->sio->limits.max_pending_acks = cfg->max_pending_acks;
+    app->sio->limits.max_ack_timeout_ms = cfg->max_ack_timeout_ms;
     for (size_t i = 0; i < cfg->n_nsps; i++) {
         char path[300];
         snprintf(path, sizeof path, "$.namespaces[\"%.200s\"]", cfg->nsps[i].name);

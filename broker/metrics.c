@@ -70,6 +70,19 @@ void metrics_render(sbuf_t *b, const metrics_gauges_t *g) {
             m->sendq_dropped);
     counter(b, "sio_slow_consumer_disconnects_total", "Sessions closed over the hard send-queue limit.",
             m->slow_consumer_disconnects);
+    counter(b, "sio_send_queue_bytes_disconnects_total", "Sessions closed over the send-queue byte limit.",
+            m->sendq_bytes_disconnects);
+    counter(b, "sio_binary_refused_total",
+            "Connections closed for a binary packet over the attachment limits or for an unjoined namespace.",
+            m->binary_refused);
+    counter(b, "sio_connect_refused_total", "Connections closed for a CONNECT to a namespace already joined.",
+            m->connect_refused);
+    counter(b, "sio_room_joins_refused_total", "Joins refused: maxRoomsPerSocket, or an id-shaped room name.",
+            m->room_joins_refused);
+    counter(b, "sio_acks_refused_total", "Acked emits not sent: the socket had maxPendingAcks pending.",
+            m->acks_refused);
+    counter(b, "sio_ack_timeouts_capped_total", "Acked broadcasts whose timeout was cut to maxAckTimeoutMs.",
+            m->ack_timeouts_capped);
     counter(b, "sio_broadcasts_published_total", "Broadcasts sent to the cluster.", m->broadcasts_published);
     counter(b, "sio_broadcasts_received_total", "Broadcasts received from the cluster.", m->broadcasts_received);
     counter(b, "sio_forwarded_total", "Client events forwarded to a Redis Stream.", m->forwarded);

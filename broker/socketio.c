@@ -21,9 +21,25 @@
 
 #include "../common/ids.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/sbuf.h"
 
 #define MAX_FRAMES_ON_STACK 16
+
+/* Longest namespace name a CONNECT_ERROR echoes whole.  Node echoes the
+ * name, which the client needs to route the error to its socket; a longer
+ * one is not a namespace anybody declares, and echoing it whole would let a
+ * client make the node queue megabytes per CONNECT. */
+#define NSP_ECHO_MAX 256
+
+/* Limit hits can repeat once per packet: one log line per second and kind
+ * is enough to say what happens (the metric counts every hit). */
+static int log_allowed(time_t *last) {
+    time_t now = time(NULL);
+    if (*last == now) return 0;
+    *last = now;
+    return 1;
+}
 
 /* ------------------------------------------------------------ encoding */
 
@@ -84,6 +100,9 @@ sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_m
     srv->base = base;
     srv->connect_timeout_ms = connect_timeout_ms;
     srv->ack_timeout_ms = 10000;
+    srv->limits.max_rooms_per_socket = 1000;
+    srv->limits.max_pending_acks = 1000;
+    srv->limits.max_ack_timeout_ms = 300000;
     return srv;
 }
 
@@ -160,12 +179,26 @@ int sio_server_forward(sio_server_t *srv, const char *stream, size_t maxlen, con
 
 void sio_nsp_foreach_room(sio_nsp_t *nsp, sio_room_cb fn, void *ud) {
     room_foreach(nsp->rooms, fn, ud);
-    for (sio_socket_t *s = nsp->sockets; s; s = s->hh.next) fn(s->id, ud);
+    for (sio_socket_t *s = nsp->sockets; s; s = s->hh.next)
+        if (!room_find(nsp->rooms, s->id)) fn(s->id, ud);
+}
+
+/* Skips a joined room named like the socket's own id (already listed). */
+typedef struct {
+    const char *id;
+    sio_room_cb fn;
+    void *ud;
+} own_rooms_t;
+
+static void own_room(const char *room, void *ud) {
+    own_rooms_t *o = ud;
+    if (strcmp(room, o->id) != 0) o->fn(room, o->ud);
 }
 
 void sio_socket_foreach_room(const sio_socket_t *s, sio_room_cb fn, void *ud) {
     fn(s->id, ud);
-    room_member_foreach(&s->member, fn, ud);
+    own_rooms_t o = {s->id, fn, ud};
+    room_member_foreach(&s->member, own_room, &o);
 }
 
 int sio_nsp_has_room(sio_nsp_t *nsp, const char *name) {
@@ -179,13 +212,7 @@ static void ack_free(sio_pending_ack_t *a) {
     free(a);
 }
 
-static void unlink_ack(sio_socket_t *s, sio_pending_ack_t *a) {
-    for (sio_pending_ack_t **p = &s->acks; *p; p = &(*p)->next)
-        if (*p == a) {
-            *p = a->next;
-            return;
-        }
-}
+static void unlink_ack(sio_socket_t *s, sio_pending_ack_t *a) { HASH_DEL(s->acks, a); }
 
 static void ack_timeout_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
@@ -210,7 +237,7 @@ static void socket_close(sio_socket_t *s, const char *reason) {
     if (s->nsp->hooks->on_disconnect) s->nsp->hooks->on_disconnect(s->nsp->hooks_ud, s, reason);
     while (s->acks) {
         sio_pending_ack_t *a = s->acks;
-        s->acks = a->next;
+        HASH_DEL(s->acks, a);
         a->cb(s, NULL, a->ud);
         ack_free(a);
     }
@@ -224,11 +251,43 @@ static void socket_close(sio_socket_t *s, const char *reason) {
     socket_free(s);
 }
 
+int sio_id_like(const char *name) {
+    size_t n = 0;
+    for (; name[n]; n++) {
+        char c = name[n];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '_'))
+            return 0;
+        if (n >= 20) return 0;
+    }
+    return n == 20;
+}
+
 int sio_socket_join(sio_socket_t *s, const char *room) {
+    static time_t last_log;
+    const sio_limits_t *l = &s->nsp->srv->limits;
+    if (strcmp(room, s->id) == 0) return 0; /* always in its own room */
+    if (l->refuse_id_like_rooms && sio_id_like(room)) {
+        sio_metrics.room_joins_refused++;
+        if (log_allowed(&last_log))
+            log_warn("socketio", "socket %s: join of id-shaped room %s refused (refuseIdLikeRooms)", s->id, room);
+        return -1;
+    }
+    /* the membership scan only when at the limit: a join to a room the
+     * socket is already in is not a new room */
+    if (l->max_rooms_per_socket && s->member.n_links >= l->max_rooms_per_socket &&
+        !room_is_member(&s->member, room)) {
+        sio_metrics.room_joins_refused++;
+        if (log_allowed(&last_log))
+            log_warn("socketio", "socket %s: in %u rooms, join of %.100s refused (maxRoomsPerSocket)", s->id,
+                     s->member.n_links, room);
+        return -1;
+    }
     return room_join(&s->nsp->rooms, &s->member, room) < 0 ? -1 : 0;
 }
 
 int sio_socket_leave(sio_socket_t *s, const char *room) {
+    if (strcmp(room, s->id) == 0) return 0; /* the own-id room cannot be left (see socketio.h) */
     room_leave(&s->nsp->rooms, &s->member, room);
     return 0;
 }
@@ -278,13 +337,12 @@ static uint32_t next_mark(sio_server_t *srv) {
     return srv->mark;
 }
 
-/* Stamps every socket in `name` (a room, or a socket id). */
+/* Stamps every socket in `name`: the room's members and the socket of
+ * that id (both: see the own-id rooms in socketio.h). */
 static void stamp(sio_nsp_t *nsp, const char *name, uint32_t mark) {
     room_t *r = room_find(nsp->rooms, name);
-    if (r) {
+    if (r)
         for (uint32_t i = 0; i < r->n; i++) r->members[i]->mark = mark;
-        return;
-    }
     sio_socket_t *s = sio_socket_find(nsp, name);
     if (s) s->member.mark = mark;
 }
@@ -308,11 +366,9 @@ size_t sio_deliver(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frames, cons
     }
     for (size_t i = 0; i < t->n_rooms; i++) {
         room_t *r = room_find(nsp->rooms, t->rooms[i]);
-        if (r) {
+        if (r)
             for (uint32_t k = 0; k < r->n; k++)
                 count += (size_t)deliver_one((sio_socket_t *)r->members[k], frames, n_frames, mark, vol);
-            continue;
-        }
         sio_socket_t *s = sio_socket_find(nsp, t->rooms[i]);
         if (s) count += (size_t)deliver_one(s, frames, n_frames, mark, vol);
     }
@@ -349,10 +405,8 @@ sio_socket_t **sio_select(sio_nsp_t *nsp, const sio_target_t *t, size_t *n) {
     }
     for (size_t i = 0; i < t->n_rooms; i++) {
         room_t *r = room_find(nsp->rooms, t->rooms[i]);
-        if (r) {
+        if (r)
             for (uint32_t k = 0; k < r->n; k++) collect_one(&c, (sio_socket_t *)r->members[k], mark);
-            continue;
-        }
         sio_socket_t *s = sio_socket_find(nsp, t->rooms[i]);
         if (s) collect_one(&c, s, mark);
     }
@@ -367,6 +421,15 @@ sio_socket_t **sio_select(sio_nsp_t *nsp, const sio_target_t *t, size_t *n) {
 size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
                                     size_t n_bins, const sio_target_t *t, uint32_t timeout_ms,
                                     sio_ack_cb cb, void *ud) {
+    static time_t last_cap_log, last_refuse_log;
+    const sio_limits_t *l = &nsp->srv->limits;
+    if (l->max_ack_timeout_ms && timeout_ms > l->max_ack_timeout_ms) {
+        sio_metrics.ack_timeouts_capped++;
+        if (log_allowed(&last_cap_log))
+            log_warn("socketio", "acked broadcast in %s: timeout %u ms cut to %u ms (maxAckTimeoutMs)", nsp->name,
+                     timeout_ms, l->max_ack_timeout_ms);
+        timeout_ms = l->max_ack_timeout_ms;
+    }
     int64_t id = nsp->next_ack_id++;
     frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
     int nf = encode(SIO_EVENT, nsp->name, id, data, bins, n_bins, &frames, stack);
@@ -376,6 +439,13 @@ size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     for (size_t i = 0; i < n; i++) {
         sio_socket_t *s = v[i];
+        if (l->max_pending_acks && HASH_COUNT(s->acks) >= l->max_pending_acks) {
+            sio_metrics.acks_refused++;
+            if (log_allowed(&last_refuse_log))
+                log_warn("socketio", "socket %s: %u acks pending, acked emit not sent (maxPendingAcks)", s->id,
+                         HASH_COUNT(s->acks));
+            continue;
+        }
         sio_pending_ack_t *a = calloc(1, sizeof *a);
         if (!a) continue;
         a->id = id;
@@ -388,8 +458,7 @@ size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_
             continue;
         }
         evtimer_add(a->timer, &tv);
-        a->next = s->acks;
-        s->acks = a;
+        HASH_ADD(hh, s->acks, id, sizeof a->id, a);
         sent++;
     }
     free(v);
@@ -546,19 +615,46 @@ static sio_socket_t *client_socket(sio_client_t *c, const char *nsp) {
     return NULL;
 }
 
-static void do_connect(sio_client_t *c, sio_packet_t *p) {
+/* The namespace name a CONNECT_ERROR echoes: whole up to NSP_ECHO_MAX
+ * bytes (as Node), else cut there at a character boundary (the parser let
+ * only NUL-free, well-formed UTF-8 through, so the cut stays well-formed). */
+static void nsp_echo(const char *nsp, char *out) {
+    size_t n = strlen(nsp);
+    if (n > NSP_ECHO_MAX) {
+        n = NSP_ECHO_MAX;
+        while (n > 1 && ((unsigned char)nsp[n] & 0xc0) == 0x80) n--;
+    }
+    memcpy(out, nsp, n);
+    out[n] = '\0';
+}
+
+/* Returns -1 when the connection was closed. */
+static int do_connect(sio_client_t *c, sio_packet_t *p) {
+    if (client_socket(c, p->nsp)) {
+        /* Node's Client.ondecoded: a CONNECT for a namespace the client is
+         * in is an "invalid state" and closes the connection.  Re-running
+         * the namespace's on_connect would repeat its broadcasts and reset
+         * its per-socket state (rate limits) at the client's will. */
+        static time_t last_log;
+        sio_metrics.connect_refused++;
+        if (log_allowed(&last_log))
+            log_info("socketio", "session %s: CONNECT to namespace %s it is already in, closing", c->eio->sid,
+                     p->nsp);
+        eio_close_soon(c->eio, "invalid state");
+        return -1;
+    }
     sio_nsp_t *nsp = sio_nsp_find(c->srv, p->nsp);
     if (!nsp) {
+        char echo[NSP_ECHO_MAX + 1];
+        nsp_echo(p->nsp, echo);
         json_t *err = json_pack("{s:s}", "message", "Invalid namespace");
-        send_raw(c, SIO_CONNECT_ERROR, p->nsp, err);
+        send_raw(c, SIO_CONNECT_ERROR, echo, err);
         json_decref(err);
-        return;
+        return 0;
     }
-    sio_socket_t *old = client_socket(c, p->nsp);
-    if (old) socket_close(old, "client namespace disconnect");
     if (p->data && !json_is_object(p->data)) p->data = NULL; /* the parser only lets objects through */
     sio_socket_t *s = calloc(1, sizeof *s);
-    if (!s) return;
+    if (!s) return 0;
     do ids_base64id(s->id);
     while (sio_socket_find(nsp, s->id));
     s->nsp = nsp;
@@ -579,7 +675,7 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
         HASH_DEL(nsp->sockets, s);
         *tail = NULL;
         socket_free(s);
-        return;
+        return 0;
     }
     s->connected = 1;
     if (c->connect_timer) {
@@ -591,28 +687,27 @@ static void do_connect(sio_client_t *c, sio_packet_t *p) {
     json_decref(ok);
     eio_write_break(c->eio);
     if (nsp->hooks->on_connect) nsp->hooks->on_connect(nsp->hooks_ud, s);
+    return 0;
 }
 
 static void on_ack(sio_socket_t *s, sio_packet_t *p) {
-    for (sio_pending_ack_t *a = s->acks; a; a = a->next)
-        if (a->id == p->id) {
-            unlink_ack(s, a);
-            a->cb(s, p, a->ud);
-            ack_free(a);
-            return;
-        }
+    sio_pending_ack_t *a = NULL;
+    HASH_FIND(hh, s->acks, &p->id, sizeof p->id, a);
+    if (a) {
+        unlink_ack(s, a);
+        a->cb(s, p, a->ud);
+        ack_free(a);
+        return;
+    }
     log_debug("socketio", "socket %s: ack %lld matches no request", s->id, (long long)p->id);
 }
 
 /* Handles a complete packet.  Returns -1 when the connection was closed. */
 static int dispatch(sio_client_t *c, sio_packet_t *p) {
-    if (p->type == SIO_CONNECT) {
-        do_connect(c, p);
-        return 0;
-    }
+    if (p->type == SIO_CONNECT) return do_connect(c, p);
     sio_socket_t *s = client_socket(c, p->nsp);
     if (!s || p->type == SIO_CONNECT_ERROR) {
-        log_info("socketio", "session %s: packet type %d for namespace %s it has not joined, closing",
+        log_info("socketio", "session %s: packet type %d for namespace %.200s it has not joined, closing",
                  c->eio->sid, (int)p->type, p->nsp);
         eio_close_soon(c->eio, "invalid state");
         return -1;
@@ -644,6 +739,19 @@ static void on_message(eio_session_t *e, const unsigned char *data, size_t len, 
             eio_close_soon(e, "parse error");
             return;
         }
+        size_t max = e->srv->opt.max_payload;
+        if (len > max || c->partial->bin_bytes + len > max) {
+            /* Node bounds each message by maxHttpBufferSize; the broker
+             * bounds a whole packet's attachments by it, or a packet
+             * announcing ten would hold ten times that per connection. */
+            static time_t last_log;
+            sio_metrics.binary_refused++;
+            if (log_allowed(&last_log))
+                log_info("socketio", "session %s: binary attachments over maxPayload (%zu bytes), closing", e->sid,
+                         max);
+            eio_close_soon(e, "parse error");
+            return;
+        }
         sio_bin_t *bin = frame_new(data, len, 1);
         int rc = bin ? sio_packet_add_bin(c->partial, bin) : -1;
         if (bin) frame_unref(bin);
@@ -669,11 +777,24 @@ static void on_message(eio_session_t *e, const unsigned char *data, size_t len, 
     sio_packet_t p;
     const char *err = NULL;
     if (sio_packet_parse((const char *)data, len, &p, &err) < 0) {
+        if (err && strcmp(err, "too many attachments") == 0) sio_metrics.binary_refused++;
         log_info("socketio", "session %s: invalid packet (%s), closing", e->sid, err ? err : "?");
         eio_close_soon(e, "parse error");
         return;
     }
     if (p.attachments > p.n_bins) {
+        if (!client_socket(c, p.nsp)) {
+            /* dispatch would close the connection for it anyway: refuse it
+             * before its attachments are buffered */
+            static time_t last_log;
+            sio_metrics.binary_refused++;
+            if (log_allowed(&last_log))
+                log_info("socketio", "session %s: binary packet for namespace %.200s it has not joined, closing", e->sid,
+                         p.nsp);
+            sio_packet_clear(&p);
+            eio_close_soon(e, "invalid state");
+            return;
+        }
         c->partial = malloc(sizeof *c->partial);
         if (!c->partial) {
             sio_packet_clear(&p);

@@ -88,12 +88,13 @@ typedef struct sio_cluster_ops {
 /* Pending server→client acknowledgement. */
 typedef void (*sio_ack_cb)(sio_socket_t *s, const sio_packet_t *ack /* NULL on timeout */, void *ud);
 typedef struct sio_pending_ack {
-    int64_t id;
+    int64_t id;                  /* the hash key: a socket has at most one ack per id */
     sio_ack_cb cb;
     void *ud;
     struct event *timer;
     sio_socket_t *socket;
-    struct sio_pending_ack *next;
+    UT_hash_handle hh;           /* socket->acks by id: a client's ACK finds its
+                                    request in O(1), whatever it sends */
 } sio_pending_ack_t;
 
 struct sio_socket {
@@ -107,7 +108,7 @@ struct sio_socket {
     json_t *user;                /* verified JWT claims or NULL */
     void *app_state;             /* the namespace hooks' per-socket state (rules: rate limits),
                                     released by hooks->socket_free */
-    sio_pending_ack_t *acks;
+    sio_pending_ack_t *acks;     /* by id, at most srv->limits.max_pending_acks */
     uint8_t connected;
 };
 
@@ -132,12 +133,23 @@ struct sio_client {
     struct event *connect_timer; /* until the first namespace connects */
 };
 
+/* Per-socket limits (config: server.maxRoomsPerSocket, refuseIdLikeRooms,
+ * maxPendingAcks, maxAckTimeoutMs; deploy/apps/README.md "Limits").  A
+ * zero count means no limit. */
+typedef struct sio_limits {
+    uint32_t max_rooms_per_socket; /* joins beyond it are refused */
+    uint32_t max_pending_acks;     /* acked emits to a socket holding this many are not sent */
+    uint32_t max_ack_timeout_ms;   /* longer ack timeouts are cut to it (0: none) */
+    int refuse_id_like_rooms;      /* joins of 20-character base64id-shaped names are refused */
+} sio_limits_t;
+
 struct sio_server {
     sio_nsp_t *nsps;
     struct event_base *base;
     eio_server_t *eio;
     uint32_t connect_timeout_ms;
     uint32_t ack_timeout_ms;     /* default timeout of server→client acks */
+    sio_limits_t limits;         /* defaults from sio_server_new, set by the caller */
     uint32_t mark;               /* broadcast dedup generation */
     const sio_cluster_ops_t *cluster; /* NULL: a single node */
     void *cluster_ud;
@@ -170,13 +182,24 @@ int sio_server_can_forward(const sio_server_t *srv);
 int sio_server_forward(sio_server_t *srv, const char *stream, size_t maxlen, const char *const *fields,
                        const size_t *lens, size_t n_fields);
 
-/* Room iteration for the cluster's requests.  A socket's id counts as a
- * room holding only that socket, as in Socket.IO.  fn must not join,
- * leave or disconnect while iterating. */
+/* Rooms and socket ids, as in Node's adapter: every socket is in the room
+ * named after its own id.  A target name therefore selects the members of
+ * the room of that name AND the socket of that id, both (for `to`,
+ * `except` and the cluster's selections): a client that joins a room named
+ * after another socket's id receives what is sent to that id, as in Node,
+ * and the socket still receives it too.  Apps whose clients choose room
+ * names can refuse id-shaped ones (limits.refuse_id_like_rooms).  One
+ * divergence: the own-id room cannot be left (joining or leaving it is a
+ * no-op), where Node lets a socket leave it.
+ *
+ * Room iteration for the cluster's requests: fn must not join, leave or
+ * disconnect while iterating. */
 typedef void (*sio_room_cb)(const char *room, void *ud);
-/* Every room of the namespace, then every socket id. */
+/* Every room of the namespace, then every socket id that is not also a
+ * room's name (each name once). */
 void sio_nsp_foreach_room(sio_nsp_t *nsp, sio_room_cb fn, void *ud);
-/* The socket's id, then the rooms it joined (in joining order until a leave). */
+/* The socket's id, then the rooms it joined (in joining order until a
+ * leave). */
 void sio_socket_foreach_room(const sio_socket_t *s, sio_room_cb fn, void *ud);
 /* 1 when name is a room of the namespace or the id of one of its sockets. */
 int sio_nsp_has_room(sio_nsp_t *nsp, const char *name);
@@ -190,7 +213,13 @@ json_t *sio_nsp_server_event(sio_nsp_t *nsp, const json_t *data, sio_bin_t *cons
 int sio_socket_emit(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins);
 /* Answers a client's ack request: args is the ack's argument array. */
 int sio_socket_ack(sio_socket_t *s, int64_t id, const json_t *args, sio_bin_t *const *bins, size_t n_bins);
+/* Joins a room.  Returns 0 (also when already in it, or for the socket's
+ * own id), or -1 when refused: over limits.max_rooms_per_socket, an
+ * id-shaped name under limits.refuse_id_like_rooms (both logged and
+ * counted in sio_metrics.room_joins_refused), or out of memory. */
 int sio_socket_join(sio_socket_t *s, const char *room);
+/* 1 when name has the shape of a socket id (20 url-safe base64 characters). */
+int sio_id_like(const char *name);
 int sio_socket_leave(sio_socket_t *s, const char *room);
 /* Leaves every room whose name starts with prefix. */
 void sio_socket_leave_matching(sio_socket_t *s, const char *prefix);
@@ -205,8 +234,10 @@ sio_socket_t **sio_select(sio_nsp_t *nsp, const sio_target_t *t, size_t *n);
 
 /* Emits to the local sockets matching t, asking each for an
  * acknowledgement (one shared ack id, like Node's broadcastWithAck); cb
- * fires once per socket, with NULL after timeout_ms.  Returns the number of
- * sockets the packet was sent to. */
+ * fires once per socket, with NULL after timeout_ms (cut to
+ * limits.max_ack_timeout_ms).  A socket already holding
+ * limits.max_pending_acks is skipped (counted in sio_metrics.acks_refused).
+ * Returns the number of sockets the packet was sent to. */
 size_t sio_broadcast_with_ack_local(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
                                     size_t n_bins, const sio_target_t *t, uint32_t timeout_ms,
                                     sio_ack_cb cb, void *ud);

@@ -226,6 +226,8 @@ int sio_packet_parse(const char *s, size_t len, sio_packet_t *p, const char **er
             if (n > len) goto fail;
         }
         if (i == start || i >= len || s[i] != '-') goto fail;
+        why = "too many attachments";
+        if (n > SIO_MAX_ATTACHMENTS) goto fail;
         p->attachments = n;
         i++;
     }
@@ -296,6 +298,7 @@ fail:
 int sio_packet_add_bin(sio_packet_t *p, sio_bin_t *bin) {
     if (!bin || !p->bins || p->n_bins >= p->attachments) return -1;
     p->bins[p->n_bins++] = frame_ref(bin);
+    p->bin_bytes += bin->len;
     /* The placeholders were checked against the announced count when the
      * text was parsed, so a complete packet needs no further check. */
     return p->n_bins == p->attachments;

@@ -31,6 +31,11 @@
 
 #include "../common/frame.h"
 
+/* Most binary attachments one packet may announce: socket.io-parser 4.2.7's
+ * decoder default (maxAttachments), the parser socket.io 4.8 ships; more is
+ * "too many attachments" and the connection closes, as in Node. */
+#define SIO_MAX_ATTACHMENTS 10
+
 typedef enum {
     SIO_CONNECT = 0,
     SIO_DISCONNECT = 1,
@@ -52,6 +57,7 @@ typedef struct sio_packet {
     json_t *data;        /* owned reference, NULL when absent */
     size_t attachments;  /* attachments announced in the header */
     size_t n_bins;       /* attachments received so far */
+    size_t bin_bytes;    /* their payload bytes, summed (the caller bounds it) */
     sio_bin_t **bins;    /* owned references, n_bins of them */
 } sio_packet_t;
 
@@ -60,7 +66,7 @@ typedef struct sio_packet {
  * p->attachments > n_bins the caller feeds the following binary messages to
  * sio_packet_add_bin.  On failure returns -1, sets *err to a static
  * description ("unknown packet type", "illegal attachments",
- * "invalid payload", "invalid namespace", "invalid ack id", "out of
+ * "too many attachments" (over SIO_MAX_ATTACHMENTS), "invalid payload", "invalid namespace", "invalid ack id", "out of
  * memory") and leaves *p cleared.  The namespace must be NUL-free UTF-8;
  * the ack id must fit in int64.  A text EVENT/ACK whose data holds
  * placeholder objects is refused ("illegal attachments"): it could not be

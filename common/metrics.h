@@ -21,6 +21,14 @@ typedef struct sio_metrics {
     uint64_t packets_out, bytes_out;    /* frames / bytes queued to clients */
     uint64_t sendq_dropped;             /* volatile frames dropped over the soft send-queue limit */
     uint64_t slow_consumer_disconnects; /* sessions closed over the hard send-queue limit */
+    uint64_t sendq_bytes_disconnects;   /* sessions closed over server.sendQueue.maxBytes */
+    uint64_t binary_refused;            /* connections closed for a binary packet over the
+                                           attachment limits or for an unjoined namespace */
+    uint64_t connect_refused;           /* connections closed for a CONNECT to a namespace
+                                           they were already in */
+    uint64_t room_joins_refused;        /* joins over maxRoomsPerSocket or of an id-shaped room */
+    uint64_t acks_refused;              /* acked emits not sent: the socket had maxPendingAcks */
+    uint64_t ack_timeouts_capped;       /* acked broadcasts whose timeout was cut to maxAckTimeoutMs */
     uint64_t broadcasts_published;      /* broadcasts sent to the cluster */
     uint64_t broadcasts_received;       /* broadcasts received from the cluster and delivered */
     uint64_t adapter_requests[SIO_METRICS_REQUEST_TYPES]; /* requests received, by type */

@@ -3,6 +3,8 @@
 // frames, volatile emits are dropped for that socket (it stays connected);
 // over `hard`, the socket is disconnected — never the node, and other
 // clients keep receiving everything.
+// (maxBytes is raised here so that the frame limits are what is tested;
+// hardening-send-queue.test.mjs tests the byte limit.)
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { useBroker, connectClient, rawWebSocket, eioWsUrl, sleep, waitFor } from "./lib.mjs";
@@ -12,7 +14,7 @@ const BIG = "x".repeat(64 * 1024); // 64 KiB each: ~19 MiB per burst, far beyond
 
 describe("bounded send queues", () => {
   const broker = useBroker({
-    server: { pingInterval: 25000, pingTimeout: 20000, maxPayload: 1000000, sendQueue: { soft: 8, hard: 64 } },
+    server: { pingInterval: 25000, pingTimeout: 20000, maxPayload: 1000000, sendQueue: { soft: 8, hard: 64, maxBytes: 64 << 20 } },
     namespaces: {
       "/": {
         events: {

@@ -263,6 +263,7 @@ static void test_parse_binary_event(void **state) {
     assert_int_equal(sio_packet_add_bin(&p, a), 1);
     assert_int_equal(p.n_bins, 1);
     assert_ptr_equal(p.bins[0], a);
+    assert_int_equal(p.bin_bytes, 2);
     assert_int_equal(a->refs, 2); /* the packet holds its own reference */
     /* one more than announced */
     assert_int_equal(sio_packet_add_bin(&p, a), -1);
@@ -357,6 +358,22 @@ static void test_parse_errors_attachments(void **state) {
     PARSE_ERR("51-[\"a\"]", "illegal attachments");
     PARSE_ERR("52-[\"a\",{\"_placeholder\":true,\"num\":0}]", "illegal attachments");
     PARSE_ERR("50-[\"a\",{\"_placeholder\":true,\"num\":0}]", "illegal attachments");
+    /* ten attachments is the most (socket.io-parser's maxAttachments) */
+    {
+        char ten[512] = "510-[\"a\"";
+        for (int i = 0; i < 10; i++)
+            snprintf(ten + strlen(ten), sizeof ten - strlen(ten), ",{\"_placeholder\":true,\"num\":%d}", i);
+        strcat(ten, "]");
+        sio_packet_t q;
+        const char *why = NULL;
+        assert_int_equal(sio_packet_parse(ten, strlen(ten), &q, &why), 0);
+        assert_int_equal(q.attachments, 10);
+        sio_packet_clear(&q);
+    }
+    /* more than socket.io-parser's maxAttachments (10) */
+    PARSE_ERR("611-[[\"padding past eleven\"]]", "too many attachments");
+    PARSE_ERR("51000-[\"a long text that the announced count does not exceed ........\"]", "illegal attachments");
+    PARSE_ERR("520-[\"a long text that the announced count does not exceed ........\"]", "too many attachments");
     /* a text event cannot carry placeholders, even spelled with escapes */
     PARSE_ERR("2[\"a\",{\"_placeholder\":true,\"num\":0}]", "illegal attachments");
     PARSE_ERR("3[[{\"\\u005fplaceholder\":true,\"num\":0}]]", "illegal attachments");
