@@ -20,6 +20,7 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define PENDING_CAP_MIN (1u << 20) /* the stall threshold with a smaller (or no) outage buffer */
+#define STALL_CHECK_MS 100         /* how often a stalled publisher's output is looked at */
 
 
 /* ---------------------------------------------------------- publishing */
@@ -45,31 +48,69 @@ static void cmd_free(pending_cmd_t *c) {
     free(c->argv);
     free(c->lens);
     c->argc = 0;
+    c->bytes = 0;
+}
+
+/* Bytes hiredis holds for the publisher: written by us, not yet by the
+ * kernel to Redis. */
+static size_t pending_bytes(const adapter_t *a) {
+    return a->pub && a->pub->c.obuf ? sdslen(a->pub->c.obuf) : 0;
+}
+
+static void log_transition(adapter_t *a);
+
+/* hiredis's output buffer has no limit of its own: a Redis that accepts the
+ * connection but stops reading would let it grow with every publish.  Past
+ * pending_cap the publisher counts as down (commands go to the bounded
+ * outage buffer, /readyz says 503) until Redis has read most of it. */
+static void stall_check_cb(evutil_socket_t fd, short what, void *arg);
+
+static void stall(adapter_t *a) {
+    a->stalled = 1;
+    sio_metrics.redis_stalls++;
+    log_warn("adapter", "redis %s:%d: not reading (%zu bytes pending, limit %zu): treated as down, publishes "
+             "are buffered", a->redis.host, a->redis.port, pending_bytes(a), a->pending_cap);
+    log_transition(a);
+    struct timeval tv = {0, STALL_CHECK_MS * 1000};
+    evtimer_add(a->stall_check, &tv);
 }
 
 static void send_cmd(adapter_t *a, int argc, const char **argv, const size_t *lens) {
     redisAsyncCommandArgv(a->pub, NULL, NULL, argc, argv, lens);
     if (argc && lens[0] == 7 && memcmp(argv[0], "PUBLISH", 7) == 0) a->stats.published++;
+    if (!a->stalled && pending_bytes(a) > a->pending_cap) stall(a);
 }
 
-/* Sends a command now, or keeps it (bounded, oldest dropped first) until
- * Redis is back. */
+static void drop_oldest(adapter_t *a) {
+    a->buf_bytes -= a->buf[a->buf_head].bytes;
+    cmd_free(&a->buf[a->buf_head]);
+    a->buf_head = (a->buf_head + 1) % a->buf_cap;
+    a->buf_len--;
+}
+
+static void count_drop(adapter_t *a, const char *why) {
+    if (a->stats.buffered_dropped++ % 1000 == 0)
+        log_warn("adapter", "redis unavailable: %s (%zu commands, %zu bytes kept), %llu dropped so far", why,
+                 a->buf_len, a->buf_bytes, (unsigned long long)a->stats.buffered_dropped);
+}
+
+/* Sends a command now, or keeps it until Redis is back, bounded in
+ * commands and in bytes (oldest dropped first). */
 static void command(adapter_t *a, int argc, const char **argv, const size_t *lens) {
-    if (a->pub && a->pub_up) {
+    if (a->pub && a->pub_up && !a->stalled) {
         send_cmd(a, argc, argv, lens);
         return;
     }
-    if (a->buf_cap == 0) {
-        a->stats.buffered_dropped++;
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++) bytes += lens[i];
+    if (a->buf_cap == 0 || bytes > a->buf_limit_bytes) {
+        count_drop(a, a->buf_cap == 0 ? "no outage buffer" : "command larger than the buffer");
         return;
     }
-    if (a->buf_len == a->buf_cap) {
-        cmd_free(&a->buf[a->buf_head]);
-        a->buf_head = (a->buf_head + 1) % a->buf_cap;
-        a->buf_len--;
-        if (a->stats.buffered_dropped++ % 1000 == 0)
-            log_warn("adapter", "redis down: buffer full (%zu commands), %llu dropped so far", a->buf_cap,
-                     (unsigned long long)a->stats.buffered_dropped);
+    while (a->buf_len && (a->buf_len == a->buf_cap || a->buf_bytes + bytes > a->buf_limit_bytes)) {
+        const char *why = a->buf_len == a->buf_cap ? "buffer full" : "buffer full (bytes)";
+        drop_oldest(a);
+        count_drop(a, why);
     }
     pending_cmd_t *c = &a->buf[(a->buf_head + a->buf_len) % a->buf_cap];
     c->argv = calloc((size_t)argc, sizeof *c->argv);
@@ -82,6 +123,8 @@ static void command(adapter_t *a, int argc, const char **argv, const size_t *len
         c->lens[i] = lens[i];
         c->argc = i + 1;
     }
+    c->bytes = bytes;
+    a->buf_bytes += bytes;
     a->buf_len++;
     return;
 oom:
@@ -95,15 +138,34 @@ void adapter_publish(adapter_t *a, const char *ch, size_t chl, const char *msg, 
     command(a, 3, argv, lens);
 }
 
+/* Sends what the outage buffer holds, oldest first, until Redis stalls
+ * again (the rest then waits for the next drain). */
 static void flush_buffer(adapter_t *a) {
-    if (a->buf_len) log_info("adapter", "redis back: sending %zu buffered commands", a->buf_len);
-    while (a->buf_len) {
+    if (a->buf_len)
+        log_info("adapter", "redis back: sending %zu buffered commands (%zu bytes)", a->buf_len, a->buf_bytes);
+    while (a->buf_len && !a->stalled) {
         pending_cmd_t *c = &a->buf[a->buf_head];
         send_cmd(a, c->argc, (const char **)c->argv, c->lens);
-        cmd_free(c);
-        a->buf_head = (a->buf_head + 1) % a->buf_cap;
-        a->buf_len--;
+        drop_oldest(a);
     }
+}
+
+static void stall_check_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    adapter_t *a = arg;
+    if (!a->stalled) return;
+    size_t left = pending_bytes(a);
+    if (a->pub && left > a->pending_cap / 2) {
+        struct timeval tv = {0, STALL_CHECK_MS * 1000};
+        evtimer_add(a->stall_check, &tv);
+        return;
+    }
+    /* drained (or the connection is gone: then the reconnect takes over) */
+    a->stalled = 0;
+    if (a->pub) log_info("adapter", "redis %s:%d: reading again (%zu bytes pending)", a->redis.host, a->redis.port, left);
+    if (a->pub && a->pub_up) flush_buffer(a);
+    log_transition(a);
 }
 
 /* The cluster's forward: XADD stream MAXLEN ~ maxlen * fields... */
@@ -367,7 +429,6 @@ out:
 
 static void connect_all(adapter_t *a);
 static void on_ping(redisAsyncContext *ac, void *r, void *priv);
-static void log_transition(adapter_t *a);
 
 /* --------------------------------------------------------- subscriptions */
 
@@ -445,7 +506,7 @@ static void schedule_retry(adapter_t *a) {
 }
 
 static void log_transition(adapter_t *a) {
-    int up = a->pub_up && a->sub_up;
+    int up = a->pub_up && a->sub_up && !a->stalled;
     if (up == a->was_up) return;
     a->was_up = up;
     if (up) {
@@ -496,6 +557,11 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     } else {
         a->pub = NULL;
         a->pub_up = 0;
+        /* what hiredis still held for Redis is gone with the connection */
+        if (a->stalled) {
+            a->stalled = 0;
+            evtimer_del(a->stall_check);
+        }
     }
     if (a->closing) return;
     if (status != REDIS_OK)
@@ -585,7 +651,11 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
     a->requests_timeout_ms = opt->requests_timeout_ms ? opt->requests_timeout_ms : 5000;
     a->specific = opt->specific_response_channel;
     a->buf_cap = opt->buffer_limit;
+    a->buf_limit_bytes = opt->buffer_limit_bytes;
+    if (a->buf_limit_bytes == 0) a->buf_cap = 0;
     a->buf = a->buf_cap ? calloc(a->buf_cap, sizeof *a->buf) : NULL;
+    a->pending_cap = a->buf_limit_bytes > PENDING_CAP_MIN ? a->buf_limit_bytes : PENDING_CAP_MIN;
+    a->stall_check = evtimer_new(base, stall_check_cb, a);
     a->backoff_ms = BACKOFF_MIN_MS;
     a->retry = evtimer_new(base, retry_cb, a);
     size_t n = 0;
@@ -616,11 +686,8 @@ void adapter_free(adapter_t *a) {
     if (a->pub) redisAsyncFree(a->pub);
     if (a->sub) redisAsyncFree(a->sub);
     if (a->retry) event_free(a->retry);
-    while (a->buf_len) {
-        cmd_free(&a->buf[a->buf_head]);
-        a->buf_head = (a->buf_head + 1) % a->buf_cap;
-        a->buf_len--;
-    }
+    if (a->stall_check) event_free(a->stall_check);
+    while (a->buf_len) drop_oldest(a);
     free(a->buf);
     for (size_t i = 0; i < a->n_chans; i++) {
         free(a->chans[i].bcast);
@@ -634,9 +701,11 @@ void adapter_free(adapter_t *a) {
     free(a);
 }
 
-int adapter_ready(const adapter_t *a) { return a && a->pub_up && a->sub_up; }
+int adapter_ready(const adapter_t *a) { return a && a->pub_up && a->sub_up && !a->stalled; }
 const adapter_stats_t *adapter_stats(adapter_t *a) {
     a->stats.buffered = a->buf_len;
+    a->stats.buffered_bytes = a->buf_bytes;
+    a->stats.pending_bytes = pending_bytes(a);
     return &a->stats;
 }
 const char *adapter_uid(const adapter_t *a) { return a->uid; }

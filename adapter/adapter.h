@@ -17,10 +17,13 @@
  * reads rooms and sockets through sio_select, sio_deliver and the room
  * iteration functions.
  *
- * When Redis is down, local delivery goes on; publishes and stream appends
- * are kept in a bounded buffer and sent on reconnect (what overflows is
- * counted and logged); both connections come back with exponential backoff
- * and every subscription is made again.
+ * When Redis is down, local delivery goes on; publishes are kept in a
+ * buffer bounded in commands and in bytes and sent on reconnect (what
+ * overflows is counted and logged); both connections come back with
+ * exponential backoff and every subscription is made again.  A Redis that
+ * is connected but does not read (stalled: DEBUG SLEEP, swapping, a full
+ * network) counts as down once the bytes waiting for it exceed the byte
+ * limit, until it has read them: not ready, new commands buffered.
  */
 #ifndef SIO_ADAPTER_H
 #define SIO_ADAPTER_H
@@ -39,6 +42,9 @@ typedef struct adapter_options {
     uint32_t requests_timeout_ms;    /* default 5000 */
     int specific_response_channel;   /* publishOnSpecificResponseChannel */
     size_t buffer_limit;             /* publishes kept while Redis is down */
+    size_t buffer_limit_bytes;       /* their bytes (oldest dropped beyond); also the cap on bytes
+                                      * written to Redis but not yet read by it, over which Redis
+                                      * counts as down (0: nothing buffered, cap 1 MB) */
 } adapter_options_t;
 
 typedef struct adapter_stats {
@@ -47,6 +53,8 @@ typedef struct adapter_stats {
     uint64_t ignored;                /* malformed or foreign messages dropped */
     uint64_t buffered_dropped;       /* publishes lost to a full buffer */
     size_t buffered;                 /* commands waiting in the buffer now */
+    size_t buffered_bytes;           /* their argument bytes */
+    size_t pending_bytes;            /* hiredis output buffer: written, not yet sent to Redis */
 } adapter_stats_t;
 
 /* Creates the adapter for every namespace of srv (declare them first) and
@@ -55,7 +63,8 @@ typedef struct adapter_stats {
 adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter_options_t *opt,
                        char *err, size_t errlen);
 void adapter_free(adapter_t *a);
-/* 1 when both connections are up and subscribed. */
+/* 1 when both connections are up and subscribed, and Redis reads what it
+ * is sent. */
 int adapter_ready(const adapter_t *a);
 const adapter_stats_t *adapter_stats(adapter_t *a); /* buffered is read when called */
 const char *adapter_uid(const adapter_t *a);

@@ -35,6 +35,7 @@ typedef struct pending_cmd {
     int argc;
     char **argv;
     size_t *lens;
+    size_t bytes;   /* sum of lens */
 } pending_cmd_t;
 
 struct adapter {
@@ -55,6 +56,11 @@ struct adapter {
     size_t n_chans;
     pending_cmd_t *buf;         /* ring of commands waiting for Redis */
     size_t buf_head, buf_len, buf_cap;
+    size_t buf_bytes;           /* argument bytes of the commands in buf */
+    size_t buf_limit_bytes;     /* bound on buf_bytes */
+    size_t pending_cap;         /* bytes in the publisher's output buffer that make Redis "stalled" */
+    int stalled;                /* Redis does not read: treated as down until it drained */
+    struct event *stall_check;  /* while stalled: watches the output buffer drain */
     adapter_stats_t stats;
     int closing;
 };

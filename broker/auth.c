@@ -11,6 +11,7 @@
 
 #include "../codec/base64.h"
 #include "../common/cfg_keys.h"
+#include "../common/log.h"
 
 enum { FROM_AUTH, FROM_QUERY, FROM_HEADER };
 
@@ -24,6 +25,7 @@ struct auth_jwt {
     long leeway;
     char *issuer, *audience;
     int require_sub;
+    int require_exp;             /* a token without exp is refused */
     char *error;
 };
 
@@ -84,7 +86,7 @@ auth_jwt_t *auth_jwt_compile(const json_t *cfg, const char *path, char *err, siz
         goto bad;
     }
     static const char *const keys[] = {"algorithm", "secret_env", "public_key_file", "token_from", "leeway",
-                                       "issuer", "audience", "require_sub", NULL};
+                                       "issuer", "audience", "require_sub", "require_exp", NULL};
     if (cfg_check_keys(j, keys, p, NULL, err, errlen) < 0) goto bad;
     const char *alg = json_string_value(json_object_get(j, "algorithm"));
     if (!alg) alg = "HS256";
@@ -111,6 +113,12 @@ auth_jwt_t *auth_jwt_compile(const json_t *cfg, const char *path, char *err, siz
         }
         a->key_len = strlen(secret);
         a->key = (unsigned char *)strdup(secret);
+        /* RFC 7518 3.2: an HS256 key shorter than the hash (32 bytes) can
+         * be brute-forced from one captured token.  Existing deployments
+         * may rely on a short one, so warn rather than refuse. */
+        if (a->key_len < 32)
+            log_warn("auth", "%s: the HS256 secret in %s is %zu bytes; use at least 32 random bytes", p, env,
+                     a->key_len);
     } else {
         const char *file = json_string_value(json_object_get(j, "public_key_file"));
         if (!file) {
@@ -168,6 +176,12 @@ auth_jwt_t *auth_jwt_compile(const json_t *cfg, const char *path, char *err, siz
     a->audience = aud ? strdup(aud) : NULL;
     const json_t *rs = json_object_get(j, "require_sub");
     if (rs) a->require_sub = json_is_true(rs);
+    const json_t *re = json_object_get(j, "require_exp");
+    if (re && !json_is_boolean(re)) {
+        fail(err, errlen, p, "require_exp must be true or false");
+        goto bad;
+    }
+    a->require_exp = json_is_true(re);
     return a;
 bad:
     auth_jwt_free(a);
@@ -248,6 +262,10 @@ json_t *auth_jwt_verify(const auth_jwt_t *a, const json_t *auth, const json_t *h
     }
     time_t now = time(NULL);
     const json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
+    if (!exp && a->require_exp) {
+        *why = "no exp claim (require_exp)";
+        goto refuse;
+    }
     if (exp && (!json_is_number(exp) || json_number_value(exp) + (double)a->leeway <= (double)now)) {
         *why = "expired";
         goto refuse;

@@ -13,7 +13,9 @@
  *            "public_key_file": "keys/pub.pem",   (RS256 / ES256)
  *            "token_from": ["auth.token", "query.token", "header.authorization"],
  *            "leeway": 0, "issuer": "...", "audience": "...",
- *            "require_sub": true },
+ *            "require_sub": true, "require_exp": false },
+ *   require_exp: true refuses a token without an exp claim.  An HS256
+ *   secret shorter than 32 bytes is accepted with a warning at start-up.
  *   "error": "Authentication error"               (CONNECT_ERROR message)
  */
 #ifndef SIO_AUTH_H

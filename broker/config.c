@@ -349,9 +349,10 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     }
     const json_t *redis = json_object_get(cfg->root, "redis");
     cfg->redis_buffer_limit = 10000;
+    cfg->redis_buffer_limit_bytes = 16u << 20;
     if (redis) {
         static const char *const rk[] = {"url", "key", "requestsTimeout", "publishOnSpecificResponseChannel",
-                                         "bufferLimit", NULL};
+                                         "bufferLimit", "bufferLimitBytes", NULL};
         if (!json_is_object(redis)) return fail(&v, "$.redis", "must be an object");
         if (check_keys(&v, redis, "$.redis", rk) < 0) return -1;
         if (get_str(&v, redis, "url", "$.redis", &cfg->redis_url) < 0) return -1;
@@ -365,6 +366,9 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
         x = (long long)cfg->redis_buffer_limit;
         if (get_uint(&v, redis, "bufferLimit", "$.redis", 0, 10000000, &x) < 0) return -1;
         cfg->redis_buffer_limit = (size_t)x;
+        x = (long long)cfg->redis_buffer_limit_bytes;
+        if (get_uint(&v, redis, "bufferLimitBytes", "$.redis", 0, 1073741824, &x) < 0) return -1;
+        cfg->redis_buffer_limit_bytes = (size_t)x;
     }
 
     const json_t *nsps = json_object_get(cfg->root, "namespaces");

@@ -29,6 +29,7 @@ typedef struct cfg {
     uint32_t redis_requests_timeout_ms;
     int redis_specific_response_channel;
     size_t redis_buffer_limit;    /* publishes kept while Redis is down */
+    size_t redis_buffer_limit_bytes; /* their bytes; also the cap on output Redis has not read */
     eio_options_t eio;            /* the Socket.IO endpoint */
     int echo_enabled;             /* raw Engine.IO echo endpoint */
     eio_options_t echo;

@@ -149,6 +149,8 @@ static void metrics_cb(sbuf_t *out, void *ud) {
         g.redis_ignored = st->ignored;
         g.redis_buffered = st->buffered;
         g.redis_buffered_dropped = st->buffered_dropped;
+        g.redis_buffered_bytes = st->buffered_bytes;
+        g.redis_pending_bytes = st->pending_bytes;
     }
     g.loop_lag_seconds = metrics_lag_seconds(app->lag);
     metrics_render(out, &g);
@@ -427,7 +429,8 @@ static int start_socketio(struct app *app, const cfg_t *cfg, const char *config)
     }
     if (cfg->redis_url) {
         adapter_options_t ao = {cfg->redis_url, cfg->redis_key, cfg->redis_requests_timeout_ms,
-                                cfg->redis_specific_response_channel, cfg->redis_buffer_limit};
+                                cfg->redis_specific_response_channel, cfg->redis_buffer_limit,
+                                cfg->redis_buffer_limit_bytes};
         app->adapter = adapter_new(app->base, app->sio, &ao, err, sizeof err);
         if (!app->adapter) {
             fprintf(stderr, "sio-broker: config error: redis: %s\n", err);

@@ -86,6 +86,12 @@ void metrics_render(sbuf_t *b, const metrics_gauges_t *g) {
     counter(b, "sio_broadcasts_published_total", "Broadcasts sent to the cluster.", m->broadcasts_published);
     counter(b, "sio_broadcasts_received_total", "Broadcasts received from the cluster.", m->broadcasts_received);
     counter(b, "sio_forwarded_total", "Client events forwarded to a Redis Stream.", m->forwarded);
+    counter(b, "sio_forward_too_large_total", "Client events not forwarded: arguments over the rule's max_bytes.",
+            m->forward_too_large);
+    counter(b, "sio_rate_limited_total", "Client events refused by a rate_limit action.", m->rate_limited);
+    counter(b, "sio_rate_limit_evictions_total",
+            "Rate-limit entries dropped while still in their window (table over its byte bound).",
+            m->rate_limit_evictions);
     family(b, "sio_adapter_requests_total", "counter", "Adapter requests received from other nodes, by type.");
     for (int i = 0; i < SIO_METRICS_REQUEST_TYPES; i++)
         sbuf_printf(b, "sio_adapter_requests_total{type=\"%s\"} %llu\n", request_names[i],
@@ -101,6 +107,13 @@ void metrics_render(sbuf_t *b, const metrics_gauges_t *g) {
               (double)g->redis_buffered);
         counter(b, "sio_redis_buffered_dropped_total", "Publishes and XADDs lost to a full outage buffer.",
                 g->redis_buffered_dropped);
+        gauge(b, "sio_redis_buffered_bytes", "Bytes of the publishes and XADDs waiting in the outage buffer.",
+              (double)g->redis_buffered_bytes);
+        gauge(b, "sio_redis_pending_bytes", "Bytes written to Redis's connection but not yet sent.",
+              (double)g->redis_pending_bytes);
+        counter(b, "sio_redis_stalls_total",
+                "Times Redis stopped reading (pending output over the limit) and was treated as down.",
+                m->redis_stalls);
     }
     gauge(b, "sio_event_loop_lag_seconds", "How late the event loop ran a timer (larger of the last two samples).",
           g->loop_lag_seconds);

@@ -33,6 +33,8 @@ typedef struct metrics_gauges {
     uint64_t redis_published, redis_received, redis_ignored;
     size_t redis_buffered;     /* publishes/XADDs waiting in the outage buffer */
     uint64_t redis_buffered_dropped;
+    size_t redis_buffered_bytes;   /* bytes of the commands in the outage buffer */
+    size_t redis_pending_bytes;    /* bytes in hiredis's output buffer, not yet written */
     double loop_lag_seconds;   /* last measured event-loop lag */
 } metrics_gauges_t;
 

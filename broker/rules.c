@@ -12,6 +12,7 @@
  */
 #include "rules.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "../common/cfg_keys.h"
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/sbuf.h"
 #include "auth.h"
 #include "../codec/json_out.h"
@@ -29,7 +31,12 @@ enum { TO_SELF, TO_ALL, TO_ROOMS };
 enum { REQ_EQUALS, REQ_STRING_EQUALS, REQ_PRESENT };
 
 #define DEFAULT_STREAM_MAXLEN 100000
+#define DEFAULT_FORWARD_MAX_BYTES 65536  /* forwarded args JSON, per event */
 #define MAX_EMIT_ROOMS 8
+/* Rate-limit state outlives sockets (keyed per user or address), so its
+ * table is bounded: entries idle for the longest window are dropped, and
+ * beyond this many bytes per namespace the least recently used go first. */
+#define RL_TABLE_MAX_BYTES (64u << 20)
 
 typedef struct action {
     int kind;
@@ -46,13 +53,14 @@ typedef struct action {
     /* forward */
     char *stream;
     size_t maxlen;
+    size_t max_bytes;    /* largest args JSON forwarded; over it: error (data) */
     /* require */
     int req_kind;
     tpl_t *lhs, *rhs;
     /* rate_limit */
     uint32_t limit;
     uint32_t window_ms;
-    uint32_t rl_index;   /* slot in the socket's rate-limit state */
+    uint32_t rl_index;   /* slot in a client's rate-limit entry */
 } action_t;
 
 typedef struct action_list {
@@ -66,6 +74,28 @@ typedef struct event_rules {
     action_list_t list;
 } event_rules_t;
 
+/* Sliding-window rate-limit state: per rate_limit action, a ring of the
+ * times of the last `limit` accepted events. */
+typedef struct rl_ring {
+    uint64_t *t;   /* ms timestamps, limit entries, allocated on first use */
+    uint32_t head, n;
+} rl_ring_t;
+
+/* The rate-limit state of one client: keyed "u:<sub>" when the namespace
+ * verifies JWTs (the user's sockets share it, on reconnect too), else
+ * "a:<address>", so that disconnecting and reconnecting does not reset a
+ * limit within its window.  The table's hash order is its LRU order (an
+ * entry is moved to the tail when used), which makes expiry and eviction a
+ * look at the head. */
+typedef struct rl_entry {
+    UT_hash_handle hh;
+    char *key;
+    uint64_t used_ms;  /* last event checked against this entry */
+    size_t bytes;      /* what this entry holds, for the table's bound */
+    uint32_t n;
+    rl_ring_t rings[];
+} rl_entry_t;
+
 struct rules_nsp {
     action_list_t on_connect, on_disconnect;
     event_rules_t *events;
@@ -73,18 +103,14 @@ struct rules_nsp {
     auth_jwt_t *jwt;
     uint32_t n_rate_limits;  /* rate_limit actions in this namespace */
     uint32_t n_connect_requires; /* require actions in on_connect */
+    uint32_t rl_max_window_ms;   /* longest window: idle entries older than it are dropped */
+    rl_entry_t *rl_table;        /* rate-limit state by client key, LRU order */
+    size_t rl_bytes;             /* bytes held by rl_table's entries */
 };
 
-/* Sliding-window rate-limit state of one socket: per rate_limit action, a
- * ring of the times of the last `limit` accepted events. */
-typedef struct rl_ring {
-    uint64_t *t;   /* ms timestamps, limit entries, allocated on first use */
-    uint32_t head, n;
-} rl_ring_t;
-
+/* A socket's app_state: its rate-limit key, computed on first use. */
 struct rules_socket {
-    uint32_t n;
-    rl_ring_t rings[];
+    char *rl_key;
 };
 
 /* ------------------------------------------------------------- freeing */
@@ -108,8 +134,17 @@ static void list_clear(action_list_t *l) {
     l->n = 0;
 }
 
+static void rl_entry_drop(rules_nsp_t *r, rl_entry_t *e) {
+    HASH_DEL(r->rl_table, e);
+    r->rl_bytes -= e->bytes;
+    for (uint32_t i = 0; i < e->n; i++) free(e->rings[i].t);
+    free(e->key);
+    free(e);
+}
+
 void rules_free(rules_nsp_t *r) {
     if (!r) return;
+    while (r->rl_table) rl_entry_drop(r, r->rl_table);
     list_clear(&r->on_connect);
     list_clear(&r->on_disconnect);
     event_rules_t **maps[2] = {&r->events, &r->server_events};
@@ -130,7 +165,7 @@ static void rules_socket_free(void *ud, sio_socket_t *s) {
     (void)ud;
     struct rules_socket *rs = s->app_state;
     if (!rs) return;
-    for (uint32_t i = 0; i < rs->n; i++) free(rs->rings[i].t);
+    free(rs->rl_key);
     free(rs);
     s->app_state = NULL;
 }
@@ -227,9 +262,12 @@ static int compile_emit(cctx_t *c, action_t *a, const json_t *v, const char *pat
 }
 
 static int compile_forward(cctx_t *c, action_t *a, const json_t *v, const char *path) {
-    static const char *const keys[] = {"stream", "maxlen", NULL};
+    static const char *const keys[] = {"stream", "maxlen", "max_bytes", "error", NULL};
+    char p[512];
     a->kind = A_FORWARD;
     a->maxlen = DEFAULT_STREAM_MAXLEN;
+    a->max_bytes = DEFAULT_FORWARD_MAX_BYTES;
+    const json_t *e = NULL;
     if (json_is_string(v)) {
         a->stream = strdup(json_string_value(v));
     } else if (json_is_object(v)) {
@@ -243,11 +281,22 @@ static int compile_forward(cctx_t *c, action_t *a, const json_t *v, const char *
                 return fail(c, path, "maxlen must be a positive integer%s", NULL);
             a->maxlen = (size_t)json_integer_value(m);
         }
+        const json_t *mb = json_object_get(v, "max_bytes");
+        if (mb) {
+            if (!json_is_integer(mb) || json_integer_value(mb) < 2 || json_integer_value(mb) > (1 << 30))
+                return fail(c, path, "max_bytes must be an integer between 2 and 1073741824%s", NULL);
+            a->max_bytes = (size_t)json_integer_value(mb);
+        }
+        e = json_object_get(v, "error");
     } else {
         return fail(c, path, "forward is a stream name or {stream, maxlen}%s", NULL);
     }
     if (!a->stream || !a->stream[0]) return fail(c, path, "empty stream name%s", NULL);
-    return 0;
+    snprintf(p, sizeof p, "%s.error", path);
+    json_t *dflt = e ? NULL : json_string("Event too large");
+    a->data = compile_tpl(c, e ? e : dflt, p);
+    json_decref(dflt);
+    return a->data ? 0 : -1;
 }
 
 static int compile_require(cctx_t *c, action_t *a, const json_t *v, const char *path) {
@@ -307,6 +356,7 @@ static int compile_rate_limit(cctx_t *c, action_t *a, const json_t *v, const cha
     json_decref(dflt);
     if (!a->data) return -1;
     a->rl_index = c->r->n_rate_limits++;
+    if (a->window_ms > c->r->rl_max_window_ms) c->r->rl_max_window_ms = a->window_ms;
     return 0;
 }
 
@@ -574,14 +624,49 @@ static uint64_t now_ms(void) {
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-/* XADD <stream> MAXLEN ~ N * nsp sid event args user node ts [ack] */
-static void run_forward(run_t *r, const action_t *a) {
+/* A refusal that a client can repeat per event is logged at most once a
+ * second per kind, with the number left unlogged in between. */
+typedef struct quiet_log {
+    uint64_t last_ms;
+    uint64_t skipped;
+} quiet_log_t;
+
+static int quiet_log_due(quiet_log_t *q, uint64_t now, uint64_t *skipped) {
+    if (q->last_ms && now - q->last_ms < 1000) {
+        q->skipped++;
+        return 0;
+    }
+    *skipped = q->skipped;
+    q->skipped = 0;
+    q->last_ms = now;
+    return 1;
+}
+
+/* XADD <stream> MAXLEN ~ N * nsp sid event args user node ts [ack].
+ * Returns -1 when the event's arguments are over the rule's max_bytes: the
+ * client then gets the rule's error and the list stops, nothing is added
+ * (a stream entry is held by Redis until trimmed, and by this node's
+ * buffers while Redis is slow or down). */
+static int run_forward(run_t *r, const action_t *a) {
+    static quiet_log_t too_large_log;
     sio_server_t *srv = r->nsp->srv;
-    if (!sio_server_can_forward(srv) || !r->s) return;
+    if (!sio_server_can_forward(srv) || !r->s) return 0;
     sbuf_t args = SBUF_INIT, user = SBUF_INIT;
     json_t *all = r->ctx.args ? (json_t *)r->ctx.args : NULL;
     if (all) json_out(&args, all);
     else sbuf_puts(&args, "[]");
+    if (args.len > a->max_bytes) {
+        uint64_t skipped;
+        sio_metrics.forward_too_large++;
+        if (quiet_log_due(&too_large_log, now_ms(), &skipped))
+            log_warn("rules", "%s: event %s of socket %s not forwarded to %s: %zu bytes of arguments, over "
+                     "max_bytes %zu (%llu more refused since the last line)", r->nsp->name,
+                     r->event ? r->event : "?", r->s->id, a->stream, args.len, a->max_bytes,
+                     (unsigned long long)skipped);
+        sbuf_free(&args);
+        emit_error(r, a->data);
+        return -1;
+    }
     json_out(&user, r->s->user);
     char ts[24], ack[24];
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)now_ms());
@@ -597,22 +682,124 @@ static void run_forward(run_t *r, const action_t *a) {
     if (!args.oom && !user.oom) sio_server_forward(srv, a->stream, a->maxlen, f, lens, n);
     sbuf_free(&args);
     sbuf_free(&user);
+    return 0;
+}
+
+/* 1 for a loopback or private-network peer (a proxy in front of the node). */
+static int peer_is_private(const char *ip) {
+    unsigned char b[16];
+    if (inet_pton(AF_INET, ip, b) == 1)
+        return b[0] == 127 || b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168);
+    if (inet_pton(AF_INET6, ip, b) != 1) return 0;
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (memcmp(b, v4mapped, 12) == 0) {
+        char v4[INET_ADDRSTRLEN];
+        return inet_ntop(AF_INET, b + 12, v4, sizeof v4) && peer_is_private(v4);
+    }
+    return memcmp(b, loop6, 16) == 0 || (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
+/* The client's address for rate limits: the TCP peer, or, when the peer is
+ * a proxy on a loopback/private address, the last X-Forwarded-For entry
+ * (the one that proxy appended: entries before it are the client's word).
+ * IPv6 addresses count per /64, the block one subscriber gets. */
+static void client_address(const sio_socket_t *s, sbuf_t *out) {
+    json_t *hs = sio_client_handshake(s->client);
+    const char *ip = json_string_value(json_object_get(hs, "address"));
+    if (!ip) ip = "";
+    char fwd[64] = "";
+    const char *xff = json_string_value(json_object_get(json_object_get(hs, "headers"), "x-forwarded-for"));
+    if (xff && peer_is_private(ip)) {
+        const char *last = strrchr(xff, ',');
+        last = last ? last + 1 : xff;
+        while (*last == ' ' || *last == '\t') last++;
+        size_t n = strcspn(last, " \t");
+        if (n && n < sizeof fwd) {
+            memcpy(fwd, last, n);
+            fwd[n] = '\0';
+            ip = fwd;
+        }
+    }
+    unsigned char b[16];
+    char pfx[INET6_ADDRSTRLEN];
+    if (strchr(ip, ':') && inet_pton(AF_INET6, ip, b) == 1 && !peer_is_private(ip) &&
+        !(b[10] == 0xff && b[11] == 0xff && !b[0] && !b[8])) {
+        memset(b + 8, 0, 8);
+        if (inet_ntop(AF_INET6, b, pfx, sizeof pfx)) ip = pfx;
+    }
+    sbuf_puts(out, ip);
+    json_decref(hs);
+}
+
+/* The socket's rate-limit key (computed once per socket). */
+static const char *rl_key(run_t *r) {
+    sio_socket_t *s = r->s;
+    struct rules_socket *rs = s->app_state;
+    if (rs && rs->rl_key) return rs->rl_key;
+    if (!rs && !(rs = s->app_state = calloc(1, sizeof *rs))) return NULL;
+    sbuf_t k = SBUF_INIT;
+    const json_t *sub = json_object_get(s->user, "sub");
+    if (r->rules->jwt && json_is_string(sub) && json_string_length(sub) > 0) {
+        sbuf_puts(&k, "u:");
+        sbuf_append(&k, json_string_value(sub), json_string_length(sub));
+    } else {
+        sbuf_puts(&k, "a:");
+        client_address(s, &k);
+    }
+    rs->rl_key = k.oom ? NULL : sbuf_take(&k, NULL);
+    sbuf_free(&k);
+    return rs->rl_key;
+}
+
+/* The rate-limit entry of key, created if needed, moved to the LRU tail.
+ * Idle entries at the head are dropped on the way, and the least recently
+ * used beyond the table's byte bound. */
+static rl_entry_t *rl_entry(rules_nsp_t *rules, const char *key, uint64_t now) {
+    static quiet_log_t evict_log;
+    while (rules->rl_table && now - rules->rl_table->used_ms >= rules->rl_max_window_ms)
+        rl_entry_drop(rules, rules->rl_table);
+    rl_entry_t *e = NULL;
+    size_t kl = strlen(key);
+    HASH_FIND(hh, rules->rl_table, key, kl, e);
+    if (e) {
+        HASH_DEL(rules->rl_table, e);
+    } else {
+        uint32_t n = rules->n_rate_limits;
+        e = calloc(1, sizeof *e + n * sizeof(rl_ring_t));
+        if (!e || !(e->key = strdup(key))) {
+            free(e);
+            return NULL;
+        }
+        e->n = n;
+        e->bytes = sizeof *e + n * sizeof(rl_ring_t) + kl + 1;
+        rules->rl_bytes += e->bytes;
+    }
+    e->used_ms = now;
+    HASH_ADD_KEYPTR(hh, rules->rl_table, e->key, kl, e);
+    while (rules->rl_bytes > RL_TABLE_MAX_BYTES && rules->rl_table != e) {
+        uint64_t skipped;
+        sio_metrics.rate_limit_evictions++;
+        if (quiet_log_due(&evict_log, now, &skipped))
+            log_warn("rules", "rate-limit table over %u bytes: state of the least recently seen clients dropped "
+                     "(%llu more since the last line)", RL_TABLE_MAX_BYTES, (unsigned long long)skipped);
+        rl_entry_drop(rules, rules->rl_table);
+    }
+    return e;
 }
 
 /* Returns 1 when the event may pass, 0 when over the limit. */
 static int rate_ok(run_t *r, const action_t *a) {
-    sio_socket_t *s = r->s;
-    struct rules_socket *rs = s->app_state;
-    if (!rs) {
-        uint32_t n = r->rules->n_rate_limits;
-        rs = calloc(1, sizeof *rs + n * sizeof(rl_ring_t));
-        if (!rs) return 1;
-        rs->n = n;
-        s->app_state = rs;
-    }
-    rl_ring_t *ring = &rs->rings[a->rl_index];
-    if (!ring->t && !(ring->t = calloc(a->limit, sizeof *ring->t))) return 1;
     uint64_t now = now_ms();
+    const char *key = rl_key(r);
+    rl_entry_t *e = key ? rl_entry(r->rules, key, now) : NULL;
+    if (!e) return 1;
+    rl_ring_t *ring = &e->rings[a->rl_index];
+    if (!ring->t) {
+        if (!(ring->t = calloc(a->limit, sizeof *ring->t))) return 1;
+        e->bytes += a->limit * sizeof *ring->t;
+        r->rules->rl_bytes += a->limit * sizeof *ring->t;
+    }
     if (ring->n == a->limit) {
         uint64_t oldest = ring->t[ring->head];
         if (now - oldest < a->window_ms) return 0;
@@ -716,7 +903,7 @@ static void run_list(run_t *r, const action_list_t *l, int skip_require) {
             }
             break;
         case A_FORWARD:
-            run_forward(r, a);
+            if (run_forward(r, a) < 0) return;
             break;
         case A_REQUIRE:
             if (skip_require) break;
@@ -728,6 +915,7 @@ static void run_list(run_t *r, const action_list_t *l, int skip_require) {
             break;
         case A_RATE_LIMIT:
             if (!rate_ok(r, a)) {
+                sio_metrics.rate_limited++;
                 log_debug("rules", "socket %s: %s over its rate limit", r->s->id, r->event ? r->event : "?");
                 emit_error(r, a->data);
                 return;

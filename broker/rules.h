@@ -57,7 +57,8 @@ void rules_free(rules_nsp_t *r);
  *   on_disconnect  the on_disconnect actions (emits to others, forwards)
  *   on_server_event  the actions of "server_events.<name>"; returns the
  *                  value of its ack action, or NULL when none acks
- *   socket_free    frees the socket's rate-limit state (s->app_state) */
+ *   socket_free    frees s->app_state (the socket's rate-limit key; the
+ *                  windows themselves are per client and outlive it) */
 extern const sio_nsp_hooks_t rules_hooks;
 
 /* The rules of a namespace declared with rules_hooks, else NULL. */

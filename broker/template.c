@@ -311,7 +311,22 @@ static int append_scalar(sbuf_t *out, const json_t *v) {
     }
 }
 
+/* A name with a NUL byte inside would be cut there by every C string that
+ * carries it (room index, channel names): "staff\u0000" + ":viewers" would
+ * become "staff".  Such names are refused, as other unusable names are. */
+static int has_nul(const sbuf_t *out, size_t from) {
+    return out->len > from && memchr(out->data + from, '\0', out->len - from) != NULL;
+}
+
+static int render_str(const tpl_t *t, const tpl_ctx_t *ctx, sbuf_t *out);
+
 int tpl_render_str(const tpl_t *t, const tpl_ctx_t *ctx, sbuf_t *out) {
+    size_t from = out->len;
+    if (render_str(t, ctx, out) < 0 || has_nul(out, from)) return -1;
+    return 0;
+}
+
+static int render_str(const tpl_t *t, const tpl_ctx_t *ctx, sbuf_t *out) {
     if (!t) return -1;
     if (t->kind == T_CONST) return json_is_string(t->constant) || json_is_number(t->constant)
                                        ? append_scalar(out, t->constant) : -1;

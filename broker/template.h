@@ -61,8 +61,9 @@ json_t *tpl_render(const tpl_t *t, const tpl_ctx_t *ctx);
 
 /* Renders a string template into out (e.g. a room name).  Returns 0, or -1
  * when a reference is missing or is not a non-empty string or a number
- * (null, boolean, "", object, array: the action is then skipped), or when t
- * is not a string template. */
+ * (null, boolean, "", object, array: the action is then skipped), when the
+ * result holds a NUL byte (C strings would truncate it), or when t is not a
+ * string template. */
 int tpl_render_str(const tpl_t *t, const tpl_ctx_t *ctx, sbuf_t *out);
 
 /* 1 if t is exactly "{$args}". */

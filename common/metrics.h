@@ -34,6 +34,10 @@ typedef struct sio_metrics {
     uint64_t adapter_requests[SIO_METRICS_REQUEST_TYPES]; /* requests received, by type */
     uint64_t redis_reconnects;          /* Redis connections re-established after a loss */
     uint64_t forwarded;                 /* events XADDed to a stream (queued) */
+    uint64_t forward_too_large;         /* events refused by a forward's max_bytes */
+    uint64_t rate_limited;              /* events refused by a rate_limit action */
+    uint64_t rate_limit_evictions;      /* rate-limit entries dropped over the table's byte bound */
+    uint64_t redis_stalls;              /* times Redis stopped draining its output (treated as down) */
 } sio_metrics_t;
 
 extern sio_metrics_t sio_metrics;

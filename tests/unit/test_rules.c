@@ -46,6 +46,9 @@ static void test_valid_rules(void **state) {
                                 "\"except_self\":true}},{\"leave_matching\":\"room:*\"},{\"ack\":{\"ok\":1}}]},"
                                 "\"server_events\":{\"p\":[{\"ack\":\"pong\"}]}}"),
                         "");
+    assert_string_equal(compile("{\"events\":{\"x\":[{\"forward\":{\"stream\":\"s\",\"max_bytes\":1024,"
+                                "\"error\":{\"code\":\"too_large\"}}}]}}"),
+                        "");
 }
 
 static void test_refusals_name_path_and_reason(void **state) {
@@ -60,6 +63,12 @@ static void test_refusals_name_path_and_reason(void **state) {
     ASSERT_REFUSED("{\"events\":{\"x\":[{\"emit\":{\"to\":\"$self\",\"event\":\"e\",\"nsp\":\"/o\"}}]}}", "emit to $self stays");
     ASSERT_REFUSED("{\"events\":{\"x\":[{\"emit\":{\"event\":\"e\",\"colour\":1}}]}}", "unknown key 'colour'");
     ASSERT_REFUSED("{\"events\":{\"x\":[{\"leave_matching\":\"room:\"}]}}", "prefix pattern ending in '*'");
+    ASSERT_REFUSED("{\"events\":{\"x\":[{\"forward\":{\"stream\":\"s\",\"max_bytes\":1}}]}}",
+                   "forward: max_bytes must be an integer between 2 and");
+    ASSERT_REFUSED("{\"events\":{\"x\":[{\"forward\":{\"stream\":\"s\",\"error\":\"{$nope}\"}}]}}",
+                   "forward.error: bad template");
+    ASSERT_REFUSED("{\"auth\":{\"jwt\":{\"secret_env\":\"HOME\",\"require_exp\":1}}}",
+                   "require_exp must be true or false");
     ASSERT_REFUSED("{\"on_connect\":[{\"ack\":1}]}", "on_connect[0]: ack and rate_limit belong to client events");
     ASSERT_REFUSED("{\"on_disconnect\":[{\"join\":\"a\"}]}", "on_disconnect can only emit to others and forward");
     ASSERT_REFUSED("{\"server_events\":{\"p\":[{\"emit\":{\"event\":\"e\"}}]}}", "server events have no socket");

@@ -135,6 +135,13 @@ static void test_room_strings(void **state) {
     s = render_str("\"const\"");
     assert_string_equal(s, "const");
     free(s);
+    /* a NUL byte inside a rendered name would truncate it in C strings
+     * ("staff\0" + ":viewers" joined "staff"): refused */
+    json_t *first = json_array_get(args, 0);
+    json_object_set_new(first, "nulname", json_stringn("staff\0", 6));
+    assert_null(render_str("\"{nulname}:viewers\""));
+    assert_null(render_str("\"{nulname}\""));
+    json_object_del(first, "nulname");
 }
 
 static void test_compile_errors(void **state) {
