@@ -26,6 +26,10 @@ typedef struct sio_metrics {
     uint64_t adapter_requests[SIO_METRICS_REQUEST_TYPES]; /* requests received, by type */
     uint64_t redis_reconnects;          /* Redis connections re-established after a loss */
     uint64_t forwarded;                 /* events XADDed to a stream (queued) */
+    uint64_t handshakes_refused_sessions; /* over server.limits.sessionsPerAddress */
+    uint64_t handshakes_refused_rate;   /* over server.limits.handshakesPerSecondPerAddress */
+    uint64_t body_timeouts;             /* polling POSTs whose body missed server.limits.bodyTimeoutMs */
+    uint64_t ws_origin_refused;         /* WebSocket upgrades refused by the CORS origin allowlist */
 } sio_metrics_t;
 
 extern sio_metrics_t sio_metrics;
