@@ -141,6 +141,11 @@ static void defaults(eio_options_t *o, const char *path) {
     o->queue_hard = 8192;
     o->queue_max_bytes = 4u << 20;
     o->allow_polling = o->allow_websocket = o->allow_upgrades = 1;
+    /* per client address: far above what one browser, or one office behind
+     * NAT, opens; see deploy/apps/README.md "Limits" */
+    o->sessions_per_address = 1000;
+    o->handshakes_per_second = 200;
+    o->body_timeout_ms = 10000;
     /* proxies' headers that lws does not know by name */
     static const char *const dflt[] = {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-request-id"};
     o->extra_headers = calloc(4, sizeof *o->extra_headers);
@@ -184,6 +189,25 @@ static int parse_admin(vctx_t *v, cfg_t *cfg, const json_t *a) {
     return 0;
 }
 
+/* server.limits: the per-client bounds (0 turns one off). */
+static int parse_limits(vctx_t *v, eio_options_t *o, const json_t *l) {
+    static const char *const keys[] = {"sessionsPerAddress", "handshakesPerSecondPerAddress", "bodyTimeoutMs", NULL};
+    const char *path = "$.server.limits";
+    if (!l) return 0;
+    if (!json_is_object(l)) return fail(v, path, "must be an object");
+    if (check_keys(v, l, path, keys) < 0) return -1;
+    long long x = o->sessions_per_address;
+    if (get_uint(v, l, "sessionsPerAddress", path, 0, 100000000, &x) < 0) return -1;
+    o->sessions_per_address = (uint32_t)x;
+    x = o->handshakes_per_second;
+    if (get_uint(v, l, "handshakesPerSecondPerAddress", path, 0, 100000000, &x) < 0) return -1;
+    o->handshakes_per_second = (uint32_t)x;
+    x = o->body_timeout_ms;
+    if (get_uint(v, l, "bodyTimeoutMs", path, 0, 86400000, &x) < 0) return -1;
+    o->body_timeout_ms = (uint32_t)x;
+    return 0;
+}
+
 /* server.drain: {"delayMs", "spreadMs"}: what SIGTERM does. */
 static int parse_drain(vctx_t *v, cfg_t *cfg, const json_t *d) {
     static const char *const keys[] = {"delayMs", "spreadMs", NULL};
@@ -204,7 +228,8 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
                                        "upgradeTimeout", "maxPayload", "connectTimeout", "transports",
                                        "allowUpgrades", "cors", "cookie", "sendQueue", "handshakeHeaders",
                                        "writeCoalesceMs", "static", "admin", "drain", "maxRoomsPerSocket",
-                                       "refuseIdLikeRooms", "maxPendingAcks", "maxAckTimeoutMs", NULL};
+                                       "refuseIdLikeRooms", "maxPendingAcks", "maxAckTimeoutMs", "limits", "trustProxy",
+                                       NULL};
     const char *path = "$.server";
     if (!json_is_object(s)) return fail(v, path, "must be an object");
     if (check_keys(v, s, path, keys) < 0) return -1;
@@ -242,6 +267,8 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     if (get_uint(v, s, "maxAckTimeoutMs", path, 1, 86400000, &x) < 0) return -1;
     cfg->max_ack_timeout_ms = (uint32_t)x;
     if (get_bool(v, s, "allowUpgrades", path, &o->allow_upgrades) < 0) return -1;
+    if (get_bool(v, s, "trustProxy", path, &o->trust_proxy) < 0) return -1;
+    if (parse_limits(v, o, json_object_get(s, "limits")) < 0) return -1;
     const json_t *t = json_object_get(s, "transports");
     if (t) {
         if (!json_is_array(t) || json_array_size(t) == 0)
@@ -341,6 +368,10 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
         cfg->echo.ping_interval_ms = cfg->eio.ping_interval_ms;
         cfg->echo.ping_timeout_ms = cfg->eio.ping_timeout_ms;
         cfg->echo.max_payload = cfg->eio.max_payload;
+        cfg->echo.sessions_per_address = cfg->eio.sessions_per_address;
+        cfg->echo.handshakes_per_second = cfg->eio.handshakes_per_second;
+        cfg->echo.body_timeout_ms = cfg->eio.body_timeout_ms;
+        cfg->echo.trust_proxy = cfg->eio.trust_proxy;
         cfg->echo.cors.enabled = cfg->eio.cors.enabled;
         cfg->echo.cors.any_origin = 1;
         cfg->echo.echo = 1;

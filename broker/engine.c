@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/ids.h"
 #include "../common/log.h"
@@ -43,6 +44,8 @@ static const char *const error_messages[] = {
 
 const char *eio_error_message(int code) {
     if (code == EIO_ERR_SHUTTING_DOWN) return "Server shutting down";
+    if (code == EIO_ERR_TOO_MANY_SESSIONS) return "Too many sessions from this address";
+    if (code == EIO_ERR_HANDSHAKE_RATE) return "Too many handshakes from this address";
     return code >= 0 && code <= 5 ? error_messages[code] : "Bad request";
 }
 
@@ -118,10 +121,13 @@ void eio_options_free(eio_options_t *o) {
     memset(o, 0, sizeof *o);
 }
 
+static void addrs_free(eio_server_t *srv);
+
 void eio_server_free(eio_server_t *srv) {
     if (!srv) return;
     eio_session_t *s, *tmp;
     HASH_ITER(hh, srv->sessions, s, tmp) eio_close(s, "server shutting down");
+    addrs_free(srv);
     eio_options_free(&srv->opt);
     free(srv);
 }
@@ -478,6 +484,128 @@ int eio_websocket_check(eio_server_t *srv, const eio_query_t *q) {
     return srv->refuse_new ? EIO_ERR_SHUTTING_DOWN : EIO_ERR_NONE;
 }
 
+/* ---- per-address limits ----
+ *
+ * One entry per client address that has sessions or made a handshake
+ * lately: its open sessions and a token bucket of handshakes (as deep as
+ * the rate per second, so a burst of one second's worth is allowed).  The
+ * table is swept when it has doubled since the last sweep: an entry without
+ * sessions whose bucket has refilled says nothing a fresh entry would not,
+ * and goes.  So the table holds the addresses with sessions plus those seen
+ * within about the last second, and a flood from many addresses costs one
+ * small entry each, briefly.  The limits are per endpoint (eio_server_t). */
+
+#define ADDR_MAX 64              /* longest address kept (IPv6 text is 45) */
+#define ADDR_SWEEP_MIN 1024      /* no sweep below this many entries */
+#define REFUSED_LOG_EVERY_MS 5000
+
+typedef struct eio_addr {
+    UT_hash_handle hh;
+    uint32_t sessions;           /* open sessions counted to this address */
+    double tokens;               /* handshakes available now */
+    int64_t refilled_ms;         /* when tokens was last brought up to date */
+    char key[ADDR_MAX];
+} eio_addr_t;
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void addr_refill(eio_addr_t *a, uint32_t rate, int64_t now) {
+    if (!rate) return;
+    a->tokens += (double)(now - a->refilled_ms) * rate / 1000.0;
+    if (a->tokens > rate) a->tokens = rate;
+    a->refilled_ms = now;
+}
+
+static void addrs_sweep(eio_server_t *srv, int64_t now) {
+    eio_addr_t *a, *tmp;
+    uint32_t rate = srv->opt.handshakes_per_second;
+    HASH_ITER(hh, srv->addrs, a, tmp) {
+        if (a->sessions) continue;
+        addr_refill(a, rate, now);
+        if (rate && a->tokens < rate) continue;
+        HASH_DEL(srv->addrs, a);
+        srv->n_addrs--;
+        free(a);
+    }
+    srv->addrs_sweep_at = srv->n_addrs * 2 > ADDR_SWEEP_MIN ? srv->n_addrs * 2 : ADDR_SWEEP_MIN;
+}
+
+static void addrs_free(eio_server_t *srv) {
+    eio_addr_t *a, *tmp;
+    HASH_ITER(hh, srv->addrs, a, tmp) {
+        HASH_DEL(srv->addrs, a);
+        free(a);
+    }
+    srv->n_addrs = 0;
+}
+
+/* The entry of addr, created with a full bucket; NULL when out of memory
+ * (the limits are then not applied rather than refusing everyone). */
+static eio_addr_t *addr_get(eio_server_t *srv, const char *addr, int64_t now) {
+    char key[ADDR_MAX];
+    snprintf(key, sizeof key, "%s", addr);
+    eio_addr_t *a = NULL;
+    HASH_FIND_STR(srv->addrs, key, a);
+    if (a) return a;
+    if (srv->n_addrs >= srv->addrs_sweep_at) addrs_sweep(srv, now);
+    a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    memcpy(a->key, key, sizeof key);
+    a->tokens = srv->opt.handshakes_per_second;
+    a->refilled_ms = now;
+    HASH_ADD_STR(srv->addrs, key, a);
+    srv->n_addrs++;
+    return a;
+}
+
+/* One log line per few seconds at most: a flood must not flood the log. */
+static void log_refused(eio_server_t *srv, const char *addr, int code, int64_t now) {
+    srv->refused_unlogged++;
+    if (srv->refused_log_ms && now - srv->refused_log_ms < REFUSED_LOG_EVERY_MS) return;
+    log_warn("engine", "handshake from %s refused: %s (limit %u; %llu refusals since the last such line)", addr,
+             eio_error_message(code),
+             code == EIO_ERR_TOO_MANY_SESSIONS ? srv->opt.sessions_per_address : srv->opt.handshakes_per_second,
+             (unsigned long long)srv->refused_unlogged);
+    srv->refused_log_ms = now;
+    srv->refused_unlogged = 0;
+}
+
+int eio_handshake_admit(eio_server_t *srv, const char *addr) {
+    const eio_options_t *o = &srv->opt;
+    if (!addr || (!o->sessions_per_address && !o->handshakes_per_second)) return EIO_ERR_NONE;
+    int64_t now = mono_ms();
+    eio_addr_t *a = addr_get(srv, addr, now);
+    if (!a) return EIO_ERR_NONE;
+    if (o->sessions_per_address && a->sessions >= o->sessions_per_address) {
+        sio_metrics.handshakes_refused_sessions++;
+        log_refused(srv, a->key, EIO_ERR_TOO_MANY_SESSIONS, now);
+        return EIO_ERR_TOO_MANY_SESSIONS;
+    }
+    if (o->handshakes_per_second) {
+        addr_refill(a, o->handshakes_per_second, now);
+        if (a->tokens < 1.0) {
+            sio_metrics.handshakes_refused_rate++;
+            log_refused(srv, a->key, EIO_ERR_HANDSHAKE_RATE, now);
+            return EIO_ERR_HANDSHAKE_RATE;
+        }
+        a->tokens -= 1.0;
+    }
+    return EIO_ERR_NONE;
+}
+
+void eio_session_set_address(eio_session_t *s, const char *addr) {
+    eio_server_t *srv = s->srv;
+    if (!addr || s->addr || s->state == EIO_CLOSED ||
+        (!srv->opt.sessions_per_address && !srv->opt.handshakes_per_second))
+        return;
+    s->addr = addr_get(srv, addr, mono_ms());
+    if (s->addr) s->addr->sessions++;
+}
+
 /* ---- polling ---- */
 
 eio_poll_verdict_t eio_poll_request(eio_session_t *s, void *conn, sbuf_t *body, int *err) {
@@ -591,6 +719,7 @@ void eio_close(eio_session_t *s, const char *reason) {
     eio_server_t *srv = s->srv;
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
+    if (s->addr) s->addr->sessions--; /* the entry goes at a later sweep */
     event_del(&s->timer);
     upgrade_done(s);
     if (srv->h.on_close) srv->h.on_close(s, reason, srv->ud);

@@ -50,6 +50,10 @@ enum {
     /* not Node's: a draining node refuses new sessions with HTTP 503, so a
      * balancer (HAProxy's retry-on 503) sends the handshake elsewhere */
     EIO_ERR_SHUTTING_DOWN = 100,
+    /* not Node's either: the per-address limits (eio_handshake_admit),
+     * answered with HTTP 429 so that a balancer does not retry elsewhere */
+    EIO_ERR_TOO_MANY_SESSIONS = 101,
+    EIO_ERR_HANDSHAKE_RATE = 102,
 };
 const char *eio_error_message(int code);
 
@@ -114,6 +118,14 @@ typedef struct eio_options {
                                    snapshot (lowercase names); lws can only enumerate
                                    the standard ones */
     size_t n_extra_headers;
+    /* Per client address (the transport decides what the address is, see
+     * trust_proxy); 0 = no limit.  Checked by eio_handshake_admit. */
+    uint32_t sessions_per_address;    /* open sessions */
+    uint32_t handshakes_per_second;   /* token bucket refilled at this rate, as deep */
+    uint32_t body_timeout_ms;         /* a polling POST body must be complete by then; 0 = none
+                                         (enforced by the transport) */
+    int trust_proxy;                  /* the client address is the last X-Forwarded-For entry
+                                         (the one the proxy next to us added), not the peer */
 } eio_options_t;
 
 /* Frees the strings and arrays of o (not o itself) and zeroes it; safe on
@@ -133,6 +145,10 @@ struct eio_server {
     const struct timeval *tv_ping_interval, *tv_ping_timeout; /* libevent common timeouts */
     eio_server_t *next;         /* list of servers (endpoints) of the process */
     int refuse_new;             /* draining: handshakes get EIO_ERR_SHUTTING_DOWN */
+    struct eio_addr *addrs;     /* per-address accounting (uthash by address), engine.c only */
+    size_t n_addrs, addrs_sweep_at;
+    int64_t refused_log_ms;     /* last "handshake refused" log line (monotonic ms) */
+    uint64_t refused_unlogged;  /* refusals since then */
 };
 
 /* A held polling GET, a WebSocket, or both during an upgrade.  Every field
@@ -157,6 +173,7 @@ struct eio_session {
     struct event timer;       /* heartbeat: ping after interval, close after timeout */
     struct event *upgrade_timer; /* only while a probe is in flight */
     void *user;               /* handler's per-session data */
+    struct eio_addr *addr;    /* its per-address entry (eio_session_set_address), or NULL */
     char *hs;                 /* handshake snapshot as JSON text {headers, address, xdomain,
                                  issued, url}; owned, may be NULL.  Kept as text: it is
                                  read rarely (fetchSockets, JWT, $query) and a string
@@ -234,6 +251,17 @@ int eio_websocket_check(eio_server_t *srv, const eio_query_t *q);
  * write the open packet).  Returns NULL when the handler refused it (ws is
  * then not attached). */
 eio_session_t *eio_session_open(eio_server_t *srv, void *ws, char *hs);
+
+/* The per-address limits of a handshake from client address addr (text,
+ * borrowed), before its session is opened: returns EIO_ERR_NONE and takes
+ * one handshake token, or EIO_ERR_TOO_MANY_SESSIONS / EIO_ERR_HANDSHAKE_RATE
+ * (counted in sio_metrics, logged at most every few seconds).  Entries of
+ * addresses without sessions are dropped once their bucket is full again,
+ * so the table stays about as large as the set of addresses with sessions. */
+int eio_handshake_admit(eio_server_t *srv, const char *addr);
+/* Counts s against addr's sessions until s closes (after eio_session_open,
+ * for a handshake eio_handshake_admit accepted). */
+void eio_session_set_address(eio_session_t *s, const char *addr);
 
 /* What to do with a polling GET (eio_poll_request). */
 typedef enum {

@@ -2,10 +2,10 @@
  * main — command line, config, and the one libevent loop everything runs on.
  *
  *   sio-broker --config FILE [--port N] [--host ADDR] [--redis URL] [--admin-port N]
- *              [--cookie] [--log-level debug|info|warn|error] [--log-format plain|json]
+ *              [--cookie] [--trust-proxy] [--log-level debug|info|warn|error] [--log-format plain|json]
  *
  * Precedence: flags > environment (SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT,
- * SIO_ADMIN_HOST, SIO_COOKIE) > config file.  Usage and config errors exit 2
+ * SIO_ADMIN_HOST, SIO_COOKIE, SIO_TRUST_PROXY) > config file.  Usage and config errors exit 2
  * with one line naming the problem.
  *
  * main is the top layer: it builds the Socket.IO server and its namespaces
@@ -49,12 +49,14 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: sio-broker --config FILE [--port N] [--host ADDR] [--redis URL] [--admin-port N]\n"
-            "                  [--cookie] [--log-level debug|info|warn|error] [--log-format plain|json]\n"
+            "                  [--cookie] [--trust-proxy] [--log-level debug|info|warn|error]\n"
+            "                  [--log-format plain|json]\n"
             "       sio-broker --help | --version\n"
             "\n"
             "Socket.IO cluster broker.  Environment: SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT,\n"
             "SIO_ADMIN_HOST, SIO_COOKIE=1 (as --cookie: the `io` cookie sticky balancers key\n"
-            "on); flags win.  --admin-port serves /healthz, /readyz and /metrics (Prometheus)\n"
+            "on), SIO_TRUST_PROXY=1 (as --trust-proxy: per-address limits key on the last\n"
+            "X-Forwarded-For entry; only behind a proxy); flags win.  --admin-port serves /healthz, /readyz and /metrics (Prometheus)\n"
             "on 127.0.0.1 unless server.admin.host or SIO_ADMIN_HOST say otherwise.\n");
 }
 
@@ -294,6 +296,7 @@ typedef struct cli {
     int port;                          /* 0: not given */
     int admin_port;                    /* 0: not given */
     int cookie;                        /* --cookie */
+    int trust_proxy;                   /* --trust-proxy */
 } cli_t;
 
 /* Fills *cli and applies --log-level.  Returns -1 to go on, or the exit
@@ -305,13 +308,13 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {"admin-port", required_argument, NULL, 'A'},
         {"log-format", required_argument, NULL, 'F'}, {"cookie", no_argument, NULL, 'K'},
-        {NULL, 0, NULL, 0},
+        {"trust-proxy", no_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
     };
     memset(cli, 0, sizeof *cli);
     int level = -1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":c:p:H:r:l:hVA:F:K", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:p:H:r:l:hVA:F:KT", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': cli->config = optarg; break;
         case 'p':
@@ -327,6 +330,7 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
                 return usage_error("--log-format: '%s' is not one of plain, json", optarg);
             break;
         case 'K': cli->cookie = 1; break;
+        case 'T': cli->trust_proxy = 1; break;
         case 'H': cli->host = optarg; break;
         case 'r': cli->redis = optarg; break;
         case 'l':
@@ -353,7 +357,7 @@ static int parse_command_line(int argc, char **argv, cli_t *cli) {
 }
 
 /* The environment (SIO_PORT, SIO_REDIS_URL, SIO_ADMIN_PORT, SIO_ADMIN_HOST,
- * SIO_COOKIE) and then the flags over the file's values.  Returns 0, or 2
+ * SIO_COOKIE, SIO_TRUST_PROXY) and then the flags over the file's values.  Returns 0, or 2
  * after reporting a bad SIO_PORT or SIO_ADMIN_PORT. */
 static int apply_environment(cfg_t *cfg, const cli_t *cli) {
     const char *env_port = getenv("SIO_PORT"), *env_redis = getenv("SIO_REDIS_URL");
@@ -375,6 +379,8 @@ static int apply_environment(cfg_t *cfg, const cli_t *cli) {
     }
     const char *env_cookie = getenv("SIO_COOKIE");
     if (cli->cookie || (env_cookie && *env_cookie && strcmp(env_cookie, "0") != 0)) cfg_cookie_on(cfg);
+    const char *env_trust = getenv("SIO_TRUST_PROXY");
+    if (cli->trust_proxy || (env_trust && *env_trust && strcmp(env_trust, "0") != 0)) cfg->eio.trust_proxy = 1;
     if (cli->host) {
         free(cfg->host);
         cfg->host = strdup(cli->host);

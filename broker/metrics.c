@@ -92,6 +92,15 @@ void metrics_render(sbuf_t *b, const metrics_gauges_t *g) {
     counter(b, "sio_rate_limit_evictions_total",
             "Rate-limit entries dropped while still in their window (table over its byte bound).",
             m->rate_limit_evictions);
+    family(b, "sio_handshakes_refused_total", "counter", "Handshakes refused by a per-address limit.");
+    sbuf_printf(b, "sio_handshakes_refused_total{limit=\"sessionsPerAddress\"} %llu\n",
+                (unsigned long long)m->handshakes_refused_sessions);
+    sbuf_printf(b, "sio_handshakes_refused_total{limit=\"handshakesPerSecondPerAddress\"} %llu\n",
+                (unsigned long long)m->handshakes_refused_rate);
+    counter(b, "sio_body_timeouts_total", "Polling POSTs closed for a body not complete within bodyTimeoutMs.",
+            m->body_timeouts);
+    counter(b, "sio_ws_origin_refused_total", "WebSocket upgrades refused: Origin not in the CORS allowlist.",
+            m->ws_origin_refused);
     family(b, "sio_adapter_requests_total", "counter", "Adapter requests received from other nodes, by type.");
     for (int i = 0; i < SIO_METRICS_REQUEST_TYPES; i++)
         sbuf_printf(b, "sio_adapter_requests_total{type=\"%s\"} %llu\n", request_names[i],

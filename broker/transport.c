@@ -49,6 +49,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/metrics.h"
 #include "../common/sbuf.h"
 #include "../codec/json_out.h"
 
@@ -56,7 +57,8 @@
                                   larger messages are reassembled from pieces
                                   (docs/libwebsockets.md#idle-memory) */
 #define WS_SCRATCH (16 * 1024) /* one coalesced write */
-#define MAX_URI_ARGS 2048
+#define MAX_URI_ARGS 2048      /* = info.max_http_header_data: no query argument is longer */
+#define BODY_KILL_GRACE_MS 1000 /* after a body deadline's answer, before a hard close */
 
 /* Shared frames are written in place (docs/libwebsockets.md#shared-frame-buffers). */
 _Static_assert(LWS_PRE <= FRAME_HEADROOM, "frame headroom must hold LWS_PRE");
@@ -78,7 +80,10 @@ struct conn {
     eio_session_t *s;       /* ws: its session; http: session of the held GET */
     struct resp *resp;      /* http: pending answer */
     sbuf_t rx;              /* POST body, or a fragmented ws message */
-    struct event *closed_ev;/* held GET: notices the client leaving */
+    union {                 /* the connection's one libevent watcher, by request kind: */
+        struct event *closed_ev;/* held GET: notices the client leaving */
+        struct event *body_ev;  /* POST: the body deadline (server.limits.bodyTimeoutMs) */
+    };
     union {
         char sid[24];       /* http POST: target session (looked up again at the end) */
         struct {            /* ws: links of the flush list */
@@ -88,6 +93,7 @@ struct conn {
     uint8_t is_ws;
     uint8_t kill;           /* ws: close at next writable */
     uint8_t rx_too_big;     /* POST body over maxPayload: dropped, answered 413 */
+    uint8_t body_late;      /* POST: its deadline passed and it was answered */
     uint8_t rx_binary;      /* ws: the message being reassembled is binary */
     uint8_t dirty;          /* ws: on the flush list */
     struct lws *wsi;        /* ws: the connection (for the flush list) */
@@ -115,18 +121,20 @@ static eio_server_t *server_for_path(const char *path) {
     return NULL;
 }
 
-/* Copies the value of query argument `name` into out; returns its length or -1.
- * Whole names only, unlike lws_get_urlarg_by_name
- * (docs/libwebsockets.md#urlarg-includes-name). */
+/* Copies the value of query argument `name` into out; returns its length,
+ * -1 when absent, -2 when present but longer than outlen allows.  The
+ * buffer holds any argument lws can have parsed, so that a long argument
+ * neither hides the ones after it nor passes for absent.  Whole names only,
+ * unlike lws_get_urlarg_by_name (docs/libwebsockets.md#urlarg-includes-name). */
 static int query_arg(struct lws *wsi, const char *name, char *out, size_t outlen) {
-    char buf[256];
+    char buf[MAX_URI_ARGS + 1];
     size_t nl = strlen(name);
     for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n < 0) return -1;
         if ((size_t)n > nl && strncmp(buf, name, nl) == 0 && buf[nl] == '=') {
             size_t vl = (size_t)n - nl - 1;
-            if (vl >= outlen) return -1;
+            if (vl >= outlen) return -2;
             memcpy(out, buf + nl + 1, vl);
             out[vl] = '\0';
             return (int)vl;
@@ -138,6 +146,28 @@ static int header_copy(struct lws *wsi, enum lws_token_indexes h, char *out, siz
     int len = lws_hdr_total_length(wsi, h);
     if (len <= 0 || (size_t)len >= outlen) return -1;
     return lws_hdr_copy(wsi, out, (int)outlen, h);
+}
+
+/* The client address the per-address limits count: the peer, or with
+ * trustProxy the last X-Forwarded-For entry — the one the proxy in front of
+ * us appended (earlier entries are whatever the client sent, and would let
+ * it pick its own address).  An entry that does not look like an IP address
+ * is ignored: the value ends up in log lines. */
+static void client_address(struct lws *wsi, const eio_options_t *o, char *out, size_t outlen) {
+    char xff[512];
+    if (o->trust_proxy && header_copy(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof xff) > 0) {
+        char *last = strrchr(xff, ',');
+        last = last ? last + 1 : xff;
+        while (*last == ' ' || *last == '\t') last++;
+        size_t n = strlen(last);
+        while (n && (last[n - 1] == ' ' || last[n - 1] == '\t')) last[--n] = '\0';
+        if (n > 0 && n < outlen && n == strspn(last, "0123456789abcdefABCDEF.:[]")) {
+            memcpy(out, last, n + 1);
+            return;
+        }
+    }
+    out[0] = '\0';
+    lws_get_peer_simple(wsi, out, outlen);
 }
 
 static struct resp *resp_new(int status, const char *ctype) {
@@ -213,10 +243,11 @@ static void resp_send(struct lws *wsi, struct conn *c, struct resp *r) {
 }
 
 static void answer_error(struct lws *wsi, struct conn *c, int code) {
-    struct resp *r = resp_new(code == EIO_ERR_FORBIDDEN       ? 403
-                              : code == EIO_ERR_SHUTTING_DOWN ? 503
-                                                              : 400,
-                              "application/json");
+    int status = code == EIO_ERR_FORBIDDEN                                        ? 403
+                 : code == EIO_ERR_SHUTTING_DOWN                                    ? 503
+                 : code == EIO_ERR_TOO_MANY_SESSIONS || code == EIO_ERR_HANDSHAKE_RATE ? 429
+                                                                                    : 400;
+    struct resp *r = resp_new(status, "application/json");
     if (!r) return;
     if (c->srv) resp_cors(r, wsi, &c->srv->opt.cors, 0);
     char body[128];
@@ -477,17 +508,25 @@ static char *capture_handshake(struct lws *wsi, const char *peer, const eio_opti
 
 /* ------------------------------------------------------------- HTTP */
 
-/* The Engine.IO query arguments of a request, parsed into fixed buffers (an
- * argument too long for its buffer counts as absent). */
+/* The Engine.IO query arguments of a request, parsed into fixed buffers.
+ * An argument too long for its buffer is present but matches nothing (""):
+ * a 40-character sid is an unknown session, not a handshake. */
 struct query {
     char transport[16], sid[32], eio[8];
     eio_query_t q;
 };
 
+static const char *query_field(struct lws *wsi, const char *name, char *buf, size_t len) {
+    int n = query_arg(wsi, name, buf, len);
+    if (n == -1) return NULL;
+    if (n < 0) buf[0] = '\0';
+    return buf;
+}
+
 static const eio_query_t *parse_query(struct lws *wsi, struct query *b) {
-    b->q.transport = query_arg(wsi, "transport", b->transport, sizeof b->transport) >= 0 ? b->transport : NULL;
-    b->q.sid = query_arg(wsi, "sid", b->sid, sizeof b->sid) >= 0 ? b->sid : NULL;
-    b->q.eio = query_arg(wsi, "EIO", b->eio, sizeof b->eio) >= 0 ? b->eio : NULL;
+    b->q.transport = query_field(wsi, "transport", b->transport, sizeof b->transport);
+    b->q.sid = query_field(wsi, "sid", b->sid, sizeof b->sid);
+    b->q.eio = query_field(wsi, "EIO", b->eio, sizeof b->eio);
     return &b->q;
 }
 
@@ -537,6 +576,13 @@ static int http_preflight(struct lws *wsi, struct conn *c) {
 /* A polling handshake: the open packet is the answer, with the cookie. */
 static int http_handshake(struct lws *wsi, struct conn *c) {
     eio_server_t *srv = c->srv;
+    char addr[64];
+    client_address(wsi, &srv->opt, addr, sizeof addr);
+    int err = eio_handshake_admit(srv, addr);
+    if (err != EIO_ERR_NONE) {
+        answer_error(wsi, c, err);
+        return 0;
+    }
     char peer[64] = "";
     lws_get_peer_simple(wsi, peer, sizeof peer);
     eio_session_t *s = eio_session_open(srv, NULL, capture_handshake(wsi, peer, &srv->opt));
@@ -544,6 +590,7 @@ static int http_handshake(struct lws *wsi, struct conn *c) {
         answer_error(wsi, c, EIO_ERR_FORBIDDEN);
         return 0;
     }
+    eio_session_set_address(s, addr);
     struct resp *r = resp_new(200, "text/plain; charset=UTF-8");
     if (!r) return -1;
     resp_cors(r, wsi, &srv->opt.cors, 0);
@@ -583,6 +630,60 @@ static int http_poll(struct lws *wsi, struct conn *c, eio_session_t *s) {
 
 static int http_post_body(struct lws *wsi, struct conn *c);
 
+static void body_deadline_stop(struct conn *c) {
+    if (c->body_ev) event_free(c->body_ev);
+    c->body_ev = NULL;
+}
+
+/* A POST body still incomplete at its deadline (a client trickling bytes,
+ * or announcing more than it sends).  lws re-arms its own content timeout
+ * on every piece of body, so it bounds the gaps between pieces, never the
+ * whole body: the deadline is a libevent timer (lws timers set outside its
+ * service may not fire: docs/libwebsockets.md#timers-outside-service).  First the client gets an answer — 408,
+ * or the 413 its oversize body was going to get — written from the next
+ * writable callback, which closes the connection; if the connection is
+ * still there a second later, it is killed synchronously. */
+static void body_deadline_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct lws *wsi = arg;
+    struct conn *c = lws_wsi_user(wsi);
+    if (c->body_late) {
+        body_deadline_stop(c);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+        return;
+    }
+    c->body_late = 1;
+    sio_metrics.body_timeouts++;
+    static int64_t last_log_ms;
+    struct timeval now;
+    event_base_gettimeofday_cached(tp.base, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
+    if (now_ms - last_log_ms >= 5000) {
+        char peer[64] = "";
+        lws_get_peer_simple(wsi, peer, sizeof peer);
+        log_warn("transport", "POST body from %s not complete within %u ms, closing (at most one such line per 5 s)",
+                 peer, c->srv ? c->srv->opt.body_timeout_ms : 0);
+        last_log_ms = now_ms;
+    }
+    int status = c->rx_too_big ? 413 : 408;
+    sbuf_free(&c->rx);
+    c->sid[0] = '\0';  /* later body pieces are ignored, no completion is answered */
+    c->rx_too_big = 0;
+    answer_simple(wsi, c, status, NULL, "", 1);
+    struct timeval grace = {BODY_KILL_GRACE_MS / 1000, (BODY_KILL_GRACE_MS % 1000) * 1000};
+    event_add(c->body_ev, &grace);
+}
+
+static void body_deadline_arm(struct lws *wsi, struct conn *c) {
+    uint32_t ms = c->srv->opt.body_timeout_ms;
+    if (!ms || c->body_ev) return;
+    c->body_ev = evtimer_new(tp.base, body_deadline_cb, wsi);
+    if (!c->body_ev) return;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(c->body_ev, &tv);
+}
+
 /* A polling POST's headers: the body is read (LWS_CALLBACK_HTTP_BODY) unless
  * it is refused here. */
 static int http_post(struct lws *wsi, struct conn *c, eio_session_t *s) {
@@ -600,13 +701,14 @@ static int http_post(struct lws *wsi, struct conn *c, eio_session_t *s) {
         /* Like Node: 413, and the client gives the session up.  The body is
          * read and dropped first, however large: closing with it unread
          * resets the connection, and a client still sending may then never
-         * read the status (docs/libwebsockets.md#413-before-drop).  Nothing
-         * of it is kept, and lws's timeout ends a body that stalls. */
+         * read the status (docs/libwebsockets.md#413-before-drop).  The body deadline bounds the drain. */
         log_info("transport", "session %s: POST of %lld bytes over maxPayload", s->sid, len);
-        if (len < 0)
+        if (len < 0) {
             answer_simple(wsi, c, 413, NULL, "", 1);
-        else
-            c->rx_too_big = 1; /* body callbacks drop it; answered at completion */
+            return 0;
+        }
+        c->rx_too_big = 1; /* body callbacks drop it; answered at completion */
+        body_deadline_arm(wsi, c);
         return 0;
     }
     char ctype[128];
@@ -619,11 +721,13 @@ static int http_post(struct lws *wsi, struct conn *c, eio_session_t *s) {
     }
     snprintf(c->sid, sizeof c->sid, "%s", s->sid);
     if (len == 0) return http_post_body(wsi, c);
+    body_deadline_arm(wsi, c);
     return 0; /* body follows in LWS_CALLBACK_HTTP_BODY */
 }
 
 /* A POST body is complete: the engine takes its packets. */
 static int http_post_body(struct lws *wsi, struct conn *c) {
+    body_deadline_stop(c);
     int err = eio_post_body(c->srv, c->sid, c->rx.data ? c->rx.data : "", c->rx.len);
     sbuf_free(&c->rx);
     if (err != EIO_ERR_NONE) answer_error(wsi, c, err);
@@ -637,6 +741,7 @@ static int on_http(struct lws *wsi, struct conn *c, const char *path) {
     /* A keep-alive connection reuses its conn for each request. */
     resp_free(c->resp);
     sbuf_free(&c->rx);
+    if (c->closed_ev) event_free(c->closed_ev); /* (or body_ev: one watcher at a time) */
     memset(c, 0, sizeof *c);
     if (http_builtin(wsi, c, path)) return 0;
     c->srv = server_for_path(path);
@@ -673,9 +778,28 @@ static int ws_reject(struct lws *wsi, int code) {
     int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
                      "HTTP/1.1 %s\r\nConnection: close\r\nContent-type: text/html\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
-                     code == EIO_ERR_SHUTTING_DOWN ? "503 Service Unavailable" : "400 Bad Request", strlen(msg), msg);
+                     code == EIO_ERR_SHUTTING_DOWN ? "503 Service Unavailable"
+                     : code == EIO_ERR_FORBIDDEN   ? "403 Forbidden"
+                     : code == EIO_ERR_TOO_MANY_SESSIONS || code == EIO_ERR_HANDSHAKE_RATE ? "429 Too Many Requests"
+                                                   : "400 Bad Request",
+                     strlen(msg), msg);
     lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW);
     return -1;
+}
+
+/* The CORS origin allowlist, applied to WebSocket upgrades too.  Browsers
+ * do not apply CORS to WebSockets, so without this check any page could
+ * open one to us with the user's cookies (cross-site WebSocket hijacking);
+ * Node's cors middleware leaves that to allowRequest, here an allowlist in
+ * the config is enough.  An upgrade without Origin is not from a browser
+ * page and passes; with "*" (or no CORS) every origin passes. */
+static int ws_origin_allowed(struct lws *wsi, const eio_cors_t *c) {
+    if (!c->enabled || c->any_origin || lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0) return 1;
+    char origin[512];
+    if (header_copy(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin) <= 0) return 0;
+    for (size_t i = 0; i < c->n_origins; i++)
+        if (strcmp(c->origins[i], origin) == 0) return 1;
+    return 0;
 }
 
 /* lws would upgrade any path; only an Engine.IO path may
@@ -687,23 +811,37 @@ static int ws_filter(struct lws *wsi, struct conn *c) {
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
     if (!srv) return -1;
+    if (!ws_origin_allowed(wsi, &srv->opt.cors)) {
+        sio_metrics.ws_origin_refused++;
+        log_debug("transport", "websocket upgrade refused: Origin not in the CORS allowlist");
+        return ws_reject(wsi, EIO_ERR_FORBIDDEN);
+    }
     struct query qb;
-    int err = eio_websocket_check(srv, parse_query(wsi, &qb));
+    const eio_query_t *q = parse_query(wsi, &qb);
+    int err = eio_websocket_check(srv, q);
+    if (err == EIO_ERR_NONE && !q->sid) {
+        /* a new session (not a probe): the per-address limits */
+        char addr[64];
+        client_address(wsi, &srv->opt, addr, sizeof addr);
+        err = eio_handshake_admit(srv, addr);
+    }
     if (err != EIO_ERR_NONE) return ws_reject(wsi, err);
     c->srv = srv;
     return 0;
 }
 
 static int ws_established(struct lws *wsi, struct conn *c) {
-    char path[256], sid[32];
+    char path[256];
     c->wsi = wsi;
     if (header_copy(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0) return -1;
     eio_server_t *srv = server_for_path(path);
     if (!srv) return -1;
     c->srv = srv;
-    if (query_arg(wsi, "sid", sid, sizeof sid) >= 0) {
+    struct query qb;
+    const eio_query_t *q = parse_query(wsi, &qb);
+    if (q->sid) {
         /* a probe: the engine attaches it, or it is closed */
-        c->s = eio_ws_upgrade(srv, sid, wsi);
+        c->s = eio_ws_upgrade(srv, q->sid, wsi);
         if (!c->s) {
             c->kill = 1;
             lws_callback_on_writable(wsi);
@@ -714,6 +852,9 @@ static int ws_established(struct lws *wsi, struct conn *c) {
     lws_get_peer_simple(wsi, peer, sizeof peer);
     eio_session_t *s = eio_session_open(srv, wsi, capture_handshake(wsi, peer, &srv->opt));
     if (!s) return -1;
+    char addr[64];
+    client_address(wsi, &srv->opt, addr, sizeof addr);
+    eio_session_set_address(s, addr); /* admitted in ws_filter */
     c->s = s;
     lws_callback_on_writable(wsi);
     return 0;
@@ -887,6 +1028,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (c->rx_too_big) {
+            body_deadline_stop(c);
+            c->rx_too_big = 0;
             answer_simple(wsi, c, 413, NULL, "", 0);
             return 0;
         }

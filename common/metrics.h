@@ -38,6 +38,10 @@ typedef struct sio_metrics {
     uint64_t rate_limited;              /* events refused by a rate_limit action */
     uint64_t rate_limit_evictions;      /* rate-limit entries dropped over the table's byte bound */
     uint64_t redis_stalls;              /* times Redis stopped draining its output (treated as down) */
+    uint64_t handshakes_refused_sessions; /* over server.limits.sessionsPerAddress */
+    uint64_t handshakes_refused_rate;   /* over server.limits.handshakesPerSecondPerAddress */
+    uint64_t body_timeouts;             /* polling POSTs whose body missed server.limits.bodyTimeoutMs */
+    uint64_t ws_origin_refused;         /* WebSocket upgrades refused by the CORS origin allowlist */
 } sio_metrics_t;
 
 extern sio_metrics_t sio_metrics;

@@ -111,7 +111,7 @@ cluster_start() {
   CL_BROKER_PIDS=()
   for ((i = 0; i < CL_NODES; i++)); do
     start "broker$((i + 1))" "$CL_BIN" --config "$CL_CONFIG" --host "$host" \
-      --port "${CL_BROKER_PORTS[i]}" --redis "$CL_REDIS_URL" --cookie --admin-port "${CL_ADMIN_PORTS[i]}"
+      --port "${CL_BROKER_PORTS[i]}" --redis "$CL_REDIS_URL" --cookie --trust-proxy --admin-port "${CL_ADMIN_PORTS[i]}"
     CL_BROKER_PIDS+=("${PIDS[-1]}")
   done
   for p in "${CL_BROKER_PORTS[@]}"; do
