@@ -67,6 +67,71 @@ typedef struct sio_nsp_hooks {
     void (*free)(void *ud);
 } sio_nsp_hooks_t;
 
+/* ---------------------------------------------- connection state recovery
+ *
+ * socket.io 4's connectionStateRecovery (deploy/apps/README.md
+ * "Connection state recovery").  With it on, the CONNECT answer carries a
+ * private session id `pid`, every recoverable broadcast (an EVENT without
+ * ack id, not volatile) carries its offset as its last argument, and a
+ * socket that disconnects for a recoverable reason leaves a session behind
+ * (sio_session_t).  A client that comes back within
+ * max_disconnection_ms with auth {pid, offset} gets its sid, rooms and
+ * data back, then the packets it missed in order (written before the
+ * CONNECT answer, as Node does).  A pid recovers at most once.
+ *
+ * Where sessions and the packet log live is the cluster's choice: a
+ * cluster table with persist_session/restore_session keeps them (the
+ * streams mode: Redis); without them this node keeps them in memory
+ * (recovery.c; the classic mode, and a single node). */
+typedef struct sio_recovery_opts {
+    int enabled;                   /* server.connectionStateRecovery present */
+    uint32_t max_disconnection_ms; /* maxDisconnectionDuration, default 120000 */
+    int skip_middlewares;          /* skipMiddlewares, default 1: no authorize on recovery */
+    size_t max_log_bytes;          /* in-memory packet log bound (oldest dropped first) */
+    size_t max_sessions;           /* in-memory sessions bound (oldest dropped first) */
+} sio_recovery_opts_t;
+
+/* A disconnected socket's state: Node's Session {sid, pid, rooms, data}. */
+typedef struct sio_session {
+    char sid[24];
+    char pid[24];
+    char **rooms;                  /* the rooms it was in, its own id first */
+    size_t n_rooms;
+    json_t *data;                  /* socket.data: {"user": claims} or {} */
+} sio_session_t;
+
+/* One missed packet: its encoded frames (one reference each). */
+typedef struct sio_missed {
+    frame_t **frames;
+    size_t n;
+} sio_missed_t;
+
+/* What a restore found: the session and the packets it missed, in order. */
+typedef struct sio_restored {
+    sio_session_t session;
+    sio_missed_t *packets;
+    size_t n_packets, cap;
+} sio_restored_t;
+
+/* Called exactly once per restore_session: r is NULL when there is
+ * nothing to restore (unknown or expired pid, unknown offset, an error);
+ * otherwise the callee takes it (sio_restored_free). */
+typedef void (*sio_restore_cb)(void *cb_ud, sio_restored_t *r);
+
+sio_restored_t *sio_restored_new(void);
+/* Appends a missed EVENT given as data [event, ...args, offset] (borrowed),
+ * encoded for nsp.  Returns 0 or -1. */
+int sio_restored_add_json(sio_restored_t *r, const sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                          size_t n_bins);
+/* Appends a missed packet as frames (references taken).  Returns 0 or -1. */
+int sio_restored_add_frames(sio_restored_t *r, frame_t *const *frames, size_t n);
+void sio_restored_free(sio_restored_t *r);
+void sio_session_clear(sio_session_t *s);
+/* Node's shouldIncludePacket: a packet for rooms/except reaches a session
+ * in session_rooms. */
+int sio_session_includes(char *const *session_rooms, size_t n_session_rooms, const char *const *rooms,
+                         size_t n_rooms, const char *const *except, size_t n_except);
+
 /* The cluster a node belongs to (the Redis adapter; another cluster mode
  * is another table), installed with sio_server_set_cluster.  ud is the
  * cluster's own pointer.  Calls come from inside event handling: they
@@ -83,6 +148,27 @@ typedef struct sio_cluster_ops {
                     size_t n_fields);
     /* This node's id in the cluster (borrowed, lives as long as ud). */
     const char *(*node_id)(void *ud);
+
+    /* Connection state recovery kept by the cluster (the streams mode).
+     * All three NULL: this node keeps sessions and its packet log in
+     * memory, and the cluster calls sio_recovery_offset/sio_deliver_logged
+     * for the broadcasts it receives.
+     *
+     * A recoverable broadcast (recovery on, EVENT, not volatile, not local):
+     * the cluster publishes it, learns its offset and then delivers it to
+     * the local sockets itself with the offset appended (sio_deliver).
+     * Returns 0 when it took the broadcast; -1 when it cannot (Redis down):
+     * the broadcast is then delivered locally without offset and given to
+     * publish as usual. */
+    int (*publish_recoverable)(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                               size_t n_bins, const sio_target_t *t);
+    /* Keeps a disconnected socket's session for max_disconnection_ms
+     * (s borrowed). */
+    void (*persist_session)(void *ud, sio_nsp_t *nsp, const sio_session_t *s);
+    /* Takes the session of pid (at most once) and the packets after offset
+     * it missed; cb as sio_restore_cb, possibly before returning. */
+    void (*restore_session)(void *ud, sio_nsp_t *nsp, const char *pid, const char *offset, sio_restore_cb cb,
+                            void *cb_ud);
 } sio_cluster_ops_t;
 
 /* Pending server→client acknowledgement. */
@@ -108,6 +194,8 @@ struct sio_socket {
     json_t *user;                /* verified JWT claims or NULL */
     void *app_state;             /* the namespace hooks' per-socket state (rules: rate limits),
                                     released by hooks->socket_free */
+    char pid[24];                /* private session id (recovery on), "" otherwise */
+    uint8_t recovered;           /* 1: this socket is a recovered session (Node's socket.recovered) */
     sio_pending_ack_t *acks;     /* by id, at most srv->limits.max_pending_acks */
     uint8_t connected;
 };
@@ -153,6 +241,8 @@ struct sio_server {
     uint32_t mark;               /* broadcast dedup generation */
     const sio_cluster_ops_t *cluster; /* NULL: a single node */
     void *cluster_ud;
+    sio_recovery_opts_t recovery; /* set by the caller before clients come */
+    struct sio_recovery *memory;  /* the in-memory store (recovery.c), created on first use */
 };
 
 sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_ms);
@@ -258,5 +348,18 @@ size_t sio_broadcast(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
 /* Delivers already-encoded frames to the local sockets matching t, without
  * publishing: the adapter's entry point for broadcasts from the cluster. */
 size_t sio_deliver(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frames, const sio_target_t *t);
+
+/* For a cluster without its own recovery (classic mode) delivering a
+ * broadcast it received: the offset to append to the packet's data as its
+ * last argument, or NULL when the broadcast is not logged (recovery off,
+ * volatile, or the cluster keeps the log).  Static storage, valid until the
+ * next call.  Deliver the frames built with it through sio_deliver_logged. */
+const char *sio_recovery_offset(sio_nsp_t *nsp, const sio_target_t *t);
+/* sio_deliver, and with offset (from sio_recovery_offset) the frames are
+ * kept in the in-memory packet log for the sessions that miss them. */
+size_t sio_deliver_logged(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frames, const sio_target_t *t,
+                          const char *offset);
+/* 1 when connection state recovery is on. */
+int sio_recovery_enabled(const sio_server_t *srv);
 
 #endif
