@@ -412,7 +412,15 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
     if (n < 0) {
         why = "packet data cannot be encoded";
     } else {
-        sio_deliver(nsp, frames, (size_t)n, &t);
+        /* recovery kept on this node: logged under an offset of its own,
+         * appended as the last argument (the packet came without one) */
+        const char *offset = sio_recovery_offset(nsp, &t);
+        frame_t *with = offset ? sio_frame_append_arg(frames[0], offset) : NULL;
+        if (with) {
+            frame_unref(frames[0]);
+            frames[0] = with;
+        }
+        sio_deliver_logged(nsp, frames, (size_t)n, &t, with ? offset : NULL);
         sio_metrics.broadcasts_received++;
         for (int i = 0; i < n; i++) frame_unref(frames[i]);
     }

@@ -223,13 +223,35 @@ static int parse_drain(vctx_t *v, cfg_t *cfg, const json_t *d) {
     return 0;
 }
 
+static int parse_recovery(vctx_t *v, cfg_t *cfg, const json_t *d) {
+    static const char *const keys[] = {"maxDisconnectionDuration", "skipMiddlewares", "maxLogBytes", "maxSessions",
+                                       NULL};
+    const char *path = "$.server.connectionStateRecovery";
+    if (!d) return 0;
+    if (!json_is_object(d))
+        return fail(v, path, "must be an object {\"maxDisconnectionDuration\", \"skipMiddlewares\"}");
+    if (check_keys(v, d, path, keys) < 0) return -1;
+    cfg->recovery.enabled = 1;
+    long long x = cfg->recovery.max_disconnection_ms;
+    if (get_uint(v, d, "maxDisconnectionDuration", path, 1, 86400000, &x) < 0) return -1;
+    cfg->recovery.max_disconnection_ms = (uint32_t)x;
+    if (get_bool(v, d, "skipMiddlewares", path, &cfg->recovery.skip_middlewares) < 0) return -1;
+    x = (long long)cfg->recovery.max_log_bytes;
+    if (get_uint(v, d, "maxLogBytes", path, 4096, 1LL << 40, &x) < 0) return -1;
+    cfg->recovery.max_log_bytes = (size_t)x;
+    x = (long long)cfg->recovery.max_sessions;
+    if (get_uint(v, d, "maxSessions", path, 0, 1LL << 32, &x) < 0) return -1;
+    cfg->recovery.max_sessions = (size_t)x;
+    return 0;
+}
+
 static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     static const char *const keys[] = {"host", "port", "path", "pingInterval", "pingTimeout",
                                        "upgradeTimeout", "maxPayload", "connectTimeout", "transports",
                                        "allowUpgrades", "cors", "cookie", "sendQueue", "handshakeHeaders",
                                        "writeCoalesceMs", "static", "admin", "drain", "maxRoomsPerSocket",
                                        "refuseIdLikeRooms", "maxPendingAcks", "maxAckTimeoutMs", "limits", "trustProxy",
-                                       NULL};
+                                       "connectionStateRecovery", NULL};
     const char *path = "$.server";
     if (!json_is_object(s)) return fail(v, path, "must be an object");
     if (check_keys(v, s, path, keys) < 0) return -1;
@@ -324,6 +346,7 @@ static int parse_server(vctx_t *v, cfg_t *cfg, const json_t *s) {
     if (parse_static(v, cfg, json_object_get(s, "static")) < 0) return -1;
     if (parse_admin(v, cfg, json_object_get(s, "admin")) < 0) return -1;
     if (parse_drain(v, cfg, json_object_get(s, "drain")) < 0) return -1;
+    if (parse_recovery(v, cfg, json_object_get(s, "connectionStateRecovery")) < 0) return -1;
     return parse_cookie(v, json_object_get(s, "cookie"), &o->cookie);
 }
 
@@ -334,6 +357,10 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     cfg->port = 3000;
     cfg->connect_timeout_ms = 45000;
     cfg->max_rooms_per_socket = 1000;
+    cfg->recovery.max_disconnection_ms = 120000;
+    cfg->recovery.skip_middlewares = 1;
+    cfg->recovery.max_log_bytes = 64u << 20;
+    cfg->recovery.max_sessions = 100000;
     cfg->max_pending_acks = 1000;
     cfg->max_ack_timeout_ms = 300000;
     cfg->write_coalesce_us = 2000;

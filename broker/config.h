@@ -44,6 +44,13 @@ typedef struct cfg {
     int admin_port;               /* server.admin.port, 0 = no admin listener */
     uint32_t drain_delay_ms;      /* server.drain.delayMs: /readyz 503 before closing clients */
     uint32_t drain_spread_ms;     /* server.drain.spreadMs: clients closed over this long */
+    struct {                      /* server.connectionStateRecovery (off when absent) */
+        int enabled;
+        uint32_t max_disconnection_ms; /* maxDisconnectionDuration, 120000 */
+        int skip_middlewares;          /* skipMiddlewares, true */
+        size_t max_log_bytes;          /* maxLogBytes, 64 MB */
+        size_t max_sessions;           /* maxSessions, 100000 */
+    } recovery;
     cfg_namespace_t *nsps;
     size_t n_nsps;
     json_t *root;

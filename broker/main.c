@@ -423,6 +423,11 @@ static int start_socketio(struct app *app, const cfg_t *cfg, const char *config)
     app->sio->limits.refuse_id_like_rooms = cfg->refuse_id_like_rooms;
     app->sio->limits.max_pending_acks = cfg->max_pending_acks;
     app->sio->limits.max_ack_timeout_ms = cfg->max_ack_timeout_ms;
+    app->sio->recovery.enabled = cfg->recovery.enabled;
+    app->sio->recovery.max_disconnection_ms = cfg->recovery.max_disconnection_ms;
+    app->sio->recovery.skip_middlewares = cfg->recovery.skip_middlewares;
+    app->sio->recovery.max_log_bytes = cfg->recovery.max_log_bytes;
+    app->sio->recovery.max_sessions = cfg->recovery.max_sessions;
     for (size_t i = 0; i < cfg->n_nsps; i++) {
         char path[300];
         snprintf(path, sizeof path, "$.namespaces[\"%.200s\"]", cfg->nsps[i].name);

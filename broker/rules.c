@@ -26,7 +26,8 @@
 #include "../codec/json_out.h"
 #include "template.h"
 
-enum { A_JOIN, A_LEAVE, A_LEAVE_MATCHING, A_EMIT, A_ACK, A_FORWARD, A_REQUIRE, A_RATE_LIMIT };
+enum { A_JOIN, A_LEAVE, A_LEAVE_MATCHING, A_EMIT, A_ACK, A_FORWARD, A_REQUIRE, A_RATE_LIMIT, A_IF_RECOVERED,
+       A_UNLESS_RECOVERED };
 enum { TO_SELF, TO_ALL, TO_ROOMS };
 enum { REQ_EQUALS, REQ_STRING_EQUALS, REQ_PRESENT };
 
@@ -61,6 +62,8 @@ typedef struct action {
     uint32_t limit;
     uint32_t window_ms;
     uint32_t rl_index;   /* slot in a client's rate-limit entry */
+    /* if_recovered / unless_recovered (on_connect): the actions they guard */
+    struct action_list *sub;
 } action_t;
 
 typedef struct action_list {
@@ -115,7 +118,13 @@ struct rules_socket {
 
 /* ------------------------------------------------------------- freeing */
 
+static void list_clear(struct action_list *l);
+
 static void action_clear(action_t *a) {
+    if (a->sub) {
+        list_clear(a->sub);
+        free(a->sub);
+    }
     tpl_free(a->room);
     for (size_t i = 0; i < a->n_rooms; i++) tpl_free(a->rooms[i]);
     free(a->rooms);
@@ -127,7 +136,7 @@ static void action_clear(action_t *a) {
     free(a->stream);
 }
 
-static void list_clear(action_list_t *l) {
+static void list_clear(struct action_list *l) {
     for (size_t i = 0; i < l->n; i++) action_clear(&l->a[i]);
     free(l->a);
     l->a = NULL;
@@ -360,11 +369,13 @@ static int compile_rate_limit(cctx_t *c, action_t *a, const json_t *v, const cha
     return 0;
 }
 
+static int compile_list(cctx_t *c, action_list_t *l, const json_t *v, const char *path);
+
 static int compile_action(cctx_t *c, action_t *a, const json_t *v, const char *path) {
     if (!json_is_object(v) || json_object_size(v) != 1)
         return fail(c, path,
                     "an action is an object with exactly one key (join, leave, leave_matching, emit, ack, forward, "
-                    "require, rate_limit)%s", NULL);
+                    "require, rate_limit, if_recovered, unless_recovered)%s", NULL);
     const char *k = json_object_iter_key(json_object_iter((json_t *)v));
     const json_t *x = json_object_iter_value(json_object_iter((json_t *)v));
     char p[512];
@@ -390,6 +401,11 @@ static int compile_action(cctx_t *c, action_t *a, const json_t *v, const char *p
         return (a->data = compile_tpl(c, x, p)) ? 0 : -1;
     }
     if (strcmp(k, "forward") == 0) return compile_forward(c, a, x, p);
+    if (strcmp(k, "if_recovered") == 0 || strcmp(k, "unless_recovered") == 0) {
+        a->kind = k[0] == 'i' ? A_IF_RECOVERED : A_UNLESS_RECOVERED;
+        if (!(a->sub = calloc(1, sizeof *a->sub))) return fail(c, p, "out of memory%s", NULL);
+        return compile_list(c, a->sub, x, p);
+    }
     if (strcmp(k, "require") == 0) return compile_require(c, a, x, p);
     if (strcmp(k, "rate_limit") == 0) return compile_rate_limit(c, a, x, p);
     return fail(c, path, "unknown action '%s'", k);
@@ -426,6 +442,15 @@ static int check_hook(cctx_t *c, const action_list_t *l, const char *path, int h
             return fail(c, p, "a disconnected socket cannot receive: emit to rooms or $all%s", NULL);
         if ((hook == HOOK_CONNECT || hook == HOOK_DISCONNECT) && (a->kind == A_ACK || a->kind == A_RATE_LIMIT))
             return fail(c, p, "ack and rate_limit belong to client events%s", NULL);
+        if (a->kind == A_IF_RECOVERED || a->kind == A_UNLESS_RECOVERED) {
+            if (hook != HOOK_CONNECT)
+                return fail(c, p, "if_recovered and unless_recovered belong to on_connect%s", NULL);
+            for (size_t k = 0; k < a->sub->n; k++)
+                if (a->sub->a[k].kind == A_REQUIRE)
+                    return fail(c, p, "require cannot be guarded: it runs before the connection is accepted%s",
+                                NULL);
+            if (check_hook(c, a->sub, p, hook) < 0) return -1;
+        }
     }
     (void)HOOK_EVENT;
     return 0;
@@ -499,6 +524,7 @@ fail:
 static int link_list(action_list_t *l, sio_server_t *srv, char *err, size_t errlen) {
     for (size_t i = 0; i < l->n; i++) {
         action_t *a = &l->a[i];
+        if (a->sub && link_list(a->sub, srv, err, errlen) < 0) return -1;
         if (a->kind == A_EMIT && a->nsp_name && !(a->nsp = sio_nsp_find(srv, a->nsp_name))) {
             snprintf(err, errlen, "an emit names namespace %s, which the config does not declare", a->nsp_name);
             return -1;
@@ -913,6 +939,10 @@ static void run_list(run_t *r, const action_list_t *l, int skip_require) {
                 return;
             }
             break;
+        case A_IF_RECOVERED:
+        case A_UNLESS_RECOVERED:
+            if ((a->kind == A_IF_RECOVERED) == (r->s && r->s->recovered)) run_list(r, a->sub, skip_require);
+            break;
         case A_RATE_LIMIT:
             if (!rate_ok(r, a)) {
                 sio_metrics.rate_limited++;
@@ -954,6 +984,7 @@ static void run_init(run_t *r, rules_nsp_t *rules, sio_socket_t *s, const sio_pa
     r->ctx.sid = s->id;
     r->ctx.nsp = s->nsp->name;
     r->ctx.node = sio_server_node_id(s->nsp->srv);
+    r->ctx.recovered = s->recovered;
 }
 
 static const char *rules_authorize(void *ud, sio_socket_t *s) {

@@ -14,6 +14,7 @@
  * from the client, or anything that does not parse closes the connection.
  */
 #include "socketio.h"
+#include "recovery.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,17 @@ static int log_allowed(time_t *last) {
     *last = now;
     return 1;
 }
+
+/* A CONNECT whose session lookup went to the cluster. */
+typedef struct pending_connect {
+    struct pending_connect *next;
+    sio_client_t *client;        /* NULL once the client is gone */
+    sio_nsp_t *nsp;
+    json_t *auth;
+} pending_connect_t;
+
+static sio_recovery_t *memory(sio_server_t *srv);
+static int cluster_recovers(const sio_server_t *srv);
 
 /* ------------------------------------------------------------ encoding */
 
@@ -108,6 +120,7 @@ sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_m
 
 void sio_server_free(sio_server_t *srv) {
     if (!srv) return;
+    recovery_free(srv->memory);
     sio_nsp_t *n, *tmp;
     HASH_ITER(hh, srv->nsps, n, tmp) {
         HASH_DEL(srv->nsps, n);
@@ -230,9 +243,65 @@ static void socket_free(sio_socket_t *s) {
     free(s);
 }
 
+/* Node's RECOVERABLE_DISCONNECT_REASONS: the connection was lost or the
+ * server went away, not a disconnect anybody asked for. */
+static int recoverable_reason(const char *reason) {
+    static const char *const v[] = {"transport error", "transport close", "forced close", "ping timeout",
+                                    "server shutting down", "forced server close"};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+        if (strcmp(reason, v[i]) == 0) return 1;
+    return 0;
+}
+
+typedef struct room_names {
+    char **v;
+    size_t n, cap;
+    int oom;
+} room_names_t;
+
+static void add_room_name(const char *room, void *ud) {
+    room_names_t *r = ud;
+    if (r->oom) return;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        char **v = realloc(r->v, cap * sizeof *v);
+        if (!v) {
+            r->oom = 1;
+            return;
+        }
+        r->v = v;
+        r->cap = cap;
+    }
+    if (!(r->v[r->n] = strdup(room))) r->oom = 1;
+    else r->n++;
+}
+
+/* Leaves the socket's session behind for a recovery (Node's persistSession). */
+static void persist_session(sio_socket_t *s) {
+    sio_server_t *srv = s->nsp->srv;
+    sio_session_t ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(ss.sid, s->id, sizeof ss.sid);
+    memcpy(ss.pid, s->pid, sizeof ss.pid);
+    room_names_t rooms = {0};
+    sio_socket_foreach_room(s, add_room_name, &rooms);
+    ss.rooms = rooms.v;
+    ss.n_rooms = rooms.n;
+    ss.data = sio_socket_data(s);
+    if (!rooms.oom && ss.data) {
+        if (cluster_recovers(srv) && srv->cluster->persist_session)
+            srv->cluster->persist_session(srv->cluster_ud, s->nsp, &ss);
+        else if (memory(srv))
+            recovery_persist(srv->memory, s->nsp, &ss);
+    }
+    sio_session_clear(&ss);
+}
+
 /* Removes a socket from its namespace and client.  The on_disconnect hook
  * runs first, while the socket is still in its rooms but no longer receives. */
 static void socket_close(sio_socket_t *s, const char *reason) {
+    if (s->connected && s->pid[0] && s->nsp->srv->recovery.enabled && recoverable_reason(reason))
+        persist_session(s);
     s->connected = 0;
     if (s->nsp->hooks->on_disconnect) s->nsp->hooks->on_disconnect(s->nsp->hooks_ud, s, reason);
     while (s->acks) {
@@ -298,6 +367,17 @@ void sio_socket_leave_matching(sio_socket_t *s, const char *prefix) {
 
 int sio_socket_emit(sio_socket_t *s, const json_t *data, sio_bin_t *const *bins, size_t n_bins) {
     if (!s->connected) return -1;
+    sio_server_t *srv = s->nsp->srv;
+    if (srv->recovery.enabled) {
+        /* As socket.io with recovery on: an emit to one socket goes through
+         * the adapter as a broadcast to the room of its id, so it gets an
+         * offset and is logged (local unless the cluster keeps the log). */
+        const char *room = s->id;
+        sio_target_t t = {.rooms = &room, .n_rooms = 1};
+        t.is_local = !(srv->cluster && srv->cluster->publish_recoverable);
+        sio_broadcast(s->nsp, data, bins, n_bins, &t);
+        return 0;
+    }
     return send_packet(s, SIO_EVENT, -1, data, bins, n_bins);
 }
 
@@ -550,8 +630,109 @@ json_t *sio_socket_data(const sio_socket_t *s) {
     return d;
 }
 
+/* ------------------------------------------- connection state recovery */
+
+/* The in-memory store, made on first use. */
+static sio_recovery_t *memory(sio_server_t *srv) {
+    if (!srv->memory) srv->memory = recovery_new(srv);
+    return srv->memory;
+}
+
+frame_t *sio_frame_append_arg(const frame_t *text, const char *arg) {
+    const unsigned char *p = text->buf + FRAME_HEADROOM;
+    if (text->binary || text->len < 2 || p[text->len - 1] != ']') return NULL;
+    size_t al = strlen(arg), n = text->len - 1;
+    frame_t *f = frame_new(NULL, n + al + 4, 0);
+    if (!f) return NULL;
+    unsigned char *d = frame_data(f);
+    memcpy(d, p, n);
+    d[n] = ',';
+    d[n + 1] = '"';
+    memcpy(d + n + 2, arg, al);
+    d[n + 2 + al] = '"';
+    d[n + 3 + al] = ']';
+    return f;
+}
+
+int sio_recovery_enabled(const sio_server_t *srv) { return srv->recovery.enabled; }
+
+/* Whether the cluster keeps sessions and offsets (streams) or this node does. */
+static int cluster_recovers(const sio_server_t *srv) {
+    return srv->cluster && srv->cluster->publish_recoverable && srv->cluster->restore_session;
+}
+
+const char *sio_recovery_offset(sio_nsp_t *nsp, const sio_target_t *t) {
+    sio_server_t *srv = nsp->srv;
+    if (!srv->recovery.enabled || t->is_volatile || cluster_recovers(srv)) return NULL;
+    sio_recovery_t *r = memory(srv);
+    return r ? recovery_next_offset(r) : NULL;
+}
+
+size_t sio_deliver_logged(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frames, const sio_target_t *t,
+                          const char *offset) {
+    size_t count = sio_deliver(nsp, frames, n_frames, t);
+    sio_recovery_t *r = offset ? memory(nsp->srv) : NULL;
+    if (!r) return count;
+    if (!t->except_socket) {
+        recovery_log(r, nsp, offset, frames, n_frames, t);
+        return count;
+    }
+    /* the sender excluded by pointer: logged by its id, as Node's except */
+    const char *stack[16], **except = t->n_except + 1 <= 16 ? stack : malloc((t->n_except + 1) * sizeof *except);
+    if (!except) return count;
+    for (size_t i = 0; i < t->n_except; i++) except[i] = t->except[i];
+    except[t->n_except] = t->except_socket->id;
+    sio_target_t lt = *t;
+    lt.except = except;
+    lt.n_except = t->n_except + 1;
+    recovery_log(r, nsp, offset, frames, n_frames, &lt);
+    if (except != stack) free(except);
+    return count;
+}
+
+/* A recoverable broadcast on a node that keeps its own log: the offset
+ * appended to the arguments, delivered, logged, then published without
+ * it (other nodes log it under offsets of their own). */
+static size_t broadcast_logged(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
+                               const sio_target_t *t, const char *offset) {
+    json_t *with = json_copy((json_t *)data);
+    if (!with || json_array_append_new(with, json_string(offset)) < 0) {
+        json_decref(with);
+        return 0;
+    }
+    frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
+    int n = encode(SIO_EVENT, nsp->name, -1, with, bins, n_bins, &frames, stack);
+    json_decref(with);
+    if (n < 0) {
+        log_warn("socketio", "broadcast in %s: cannot encode packet", nsp->name);
+        return 0;
+    }
+    size_t count = sio_deliver_logged(nsp, frames, (size_t)n, t, offset);
+    release(frames, n, stack);
+    sio_server_t *srv = nsp->srv;
+    if (!t->is_local && srv->cluster && srv->cluster->publish)
+        srv->cluster->publish(srv->cluster_ud, nsp, data, bins, n_bins, t);
+    return count;
+}
+
 size_t sio_broadcast(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
                      const sio_target_t *t) {
+    sio_server_t *srv = nsp->srv;
+    if (srv->recovery.enabled && !t->is_volatile) {
+        if (cluster_recovers(srv)) {
+            /* the cluster learns the offset (streams: the entry id) and
+             * delivers here itself; -1: it cannot now, plain delivery */
+            if (!t->is_local && srv->cluster->publish_recoverable(srv->cluster_ud, nsp, data, bins, n_bins, t) == 0)
+                return 0;
+        } else {
+            const char *offset = sio_recovery_offset(nsp, t);
+            if (offset) {
+                char copy[24];
+                snprintf(copy, sizeof copy, "%s", offset);
+                return broadcast_logged(nsp, data, bins, n_bins, t, copy);
+            }
+        }
+    }
     frame_t *stack[MAX_FRAMES_ON_STACK], **frames;
     int n = encode(SIO_EVENT, nsp->name, -1, data, bins, n_bins, &frames, stack);
     if (n < 0) {
@@ -560,7 +741,6 @@ size_t sio_broadcast(sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
     }
     size_t count = sio_deliver(nsp, frames, (size_t)n, t);
     release(frames, n, stack);
-    sio_server_t *srv = nsp->srv;
     if (!t->is_local && srv->cluster && srv->cluster->publish)
         srv->cluster->publish(srv->cluster_ud, nsp, data, bins, n_bins, t);
     return count;
@@ -599,6 +779,11 @@ static void on_close(eio_session_t *e, const char *reason, void *ud) {
     (void)ud;
     sio_client_t *c = e->user;
     if (!c) return;
+    while (c->pending) {
+        pending_connect_t *q = c->pending;
+        c->pending = q->next;
+        q->client = NULL; /* restore_done frees it */
+    }
     while (c->sockets) socket_close(c->sockets, reason);
     if (c->connect_timer) event_free(c->connect_timer);
     if (c->partial) {
@@ -628,6 +813,102 @@ static void nsp_echo(const char *nsp, char *out) {
     out[n] = '\0';
 }
 
+/* Makes the socket of a CONNECT: a new one, or with r the recovered
+ * session (Node: Socket's constructor with a previous session, then the
+ * middlewares unless skipMiddlewares, then _onconnect).  r and auth are
+ * borrowed/taken: r is freed here.  Returns -1 when the connection was
+ * closed. */
+static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_restored_t *r) {
+    sio_server_t *srv = c->srv;
+    if (r && (sio_socket_find(nsp, r->session.sid) || !r->session.pid[0])) {
+        sio_restored_free(r); /* its sid is back in use: a new socket */
+        r = NULL;
+    }
+    if (srv->recovery.enabled) {
+        if (r) sio_metrics.recovered++;
+        else if (auth && json_is_string(json_object_get(auth, "pid")))
+            sio_metrics.recovery_missed++;
+    }
+    sio_socket_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        sio_restored_free(r);
+        return 0;
+    }
+    if (r) {
+        memcpy(s->id, r->session.sid, sizeof s->id);
+        s->id[sizeof s->id - 1] = '\0';
+        memcpy(s->pid, r->session.pid, sizeof s->pid);
+        s->pid[sizeof s->pid - 1] = '\0';
+        s->recovered = 1;
+        json_t *user = json_object_get(r->session.data, "user");
+        if (json_is_object(user)) s->user = json_incref(user);
+    } else {
+        do ids_base64id(s->id);
+        while (sio_socket_find(nsp, s->id));
+        if (srv->recovery.enabled) ids_base64id(s->pid);
+    }
+    s->nsp = nsp;
+    s->client = c;
+    s->auth = auth ? json_incref(auth) : NULL;
+    HASH_ADD_STR(nsp->sockets, id, s);
+    /* kept in connection order: a forced close sends the DISCONNECTs in
+     * that order, as Node does (socket.io-client relies on it) */
+    sio_socket_t **tail = &c->sockets;
+    while (*tail) tail = &(*tail)->next_in_client;
+    *tail = s;
+    int skip = r && srv->recovery.skip_middlewares;
+    const char *refusal = !skip && nsp->hooks->authorize ? nsp->hooks->authorize(nsp->hooks_ud, s) : NULL;
+    if (refusal) {
+        /* refused before anyone sees the socket: CONNECT_ERROR, nothing joined */
+        json_t *err = json_pack("{s:s}", "message", refusal);
+        send_raw(c, SIO_CONNECT_ERROR, nsp->name, err);
+        json_decref(err);
+        HASH_DEL(nsp->sockets, s);
+        *tail = NULL;
+        socket_free(s);
+        sio_restored_free(r);
+        return 0;
+    }
+    s->connected = 1;
+    if (c->connect_timer) {
+        event_free(c->connect_timer);
+        c->connect_timer = NULL;
+    }
+    if (r) {
+        /* its rooms, then what it missed, in order, before the CONNECT
+         * answer (as Node, whose client buffers them until connected) */
+        for (size_t i = 0; i < r->session.n_rooms; i++) sio_socket_join(s, r->session.rooms[i]);
+        for (size_t i = 0; i < r->n_packets; i++)
+            eio_send_many(c->eio, r->packets[i].frames, r->packets[i].n, 0);
+        log_debug("socketio", "socket %s recovered in %s with %zu missed packets", s->id, nsp->name,
+                  r->n_packets);
+        sio_restored_free(r);
+    }
+    json_t *ok = s->pid[0] ? json_pack("{s:s,s:s}", "sid", s->id, "pid", s->pid) : json_pack("{s:s}", "sid", s->id);
+    send_packet(s, SIO_CONNECT, -1, ok, NULL, 0);
+    json_decref(ok);
+    eio_write_break(c->eio);
+    if (nsp->hooks->on_connect) nsp->hooks->on_connect(nsp->hooks_ud, s);
+    return 0;
+}
+
+static void restore_done(void *ud, sio_restored_t *r) {
+    pending_connect_t *q = ud;
+    sio_client_t *c = q->client;
+    if (c) {
+        for (pending_connect_t **pp = &c->pending; *pp; pp = &(*pp)->next)
+            if (*pp == q) {
+                *pp = q->next;
+                break;
+            }
+        finish_connect(c, q->nsp, q->auth, r);
+    } else {
+        sio_restored_free(r);
+    }
+    json_decref(q->auth);
+    free(q);
+}
+
 /* Returns -1 when the connection was closed. */
 static int do_connect(sio_client_t *c, sio_packet_t *p) {
     if (client_socket(c, p->nsp)) {
@@ -653,40 +934,30 @@ static int do_connect(sio_client_t *c, sio_packet_t *p) {
         return 0;
     }
     if (p->data && !json_is_object(p->data)) p->data = NULL; /* the parser only lets objects through */
-    sio_socket_t *s = calloc(1, sizeof *s);
-    if (!s) return 0;
-    do ids_base64id(s->id);
-    while (sio_socket_find(nsp, s->id));
-    s->nsp = nsp;
-    s->client = c;
-    s->auth = p->data ? json_incref(p->data) : NULL;
-    HASH_ADD_STR(nsp->sockets, id, s);
-    /* kept in connection order: a forced close sends the DISCONNECTs in
-     * that order, as Node does (socket.io-client relies on it) */
-    sio_socket_t **tail = &c->sockets;
-    while (*tail) tail = &(*tail)->next_in_client;
-    *tail = s;
-    const char *refusal = nsp->hooks->authorize ? nsp->hooks->authorize(nsp->hooks_ud, s) : NULL;
-    if (refusal) {
-        /* refused before anyone sees the socket: CONNECT_ERROR, nothing joined */
-        json_t *err = json_pack("{s:s}", "message", refusal);
-        send_raw(c, SIO_CONNECT_ERROR, p->nsp, err);
-        json_decref(err);
-        HASH_DEL(nsp->sockets, s);
-        *tail = NULL;
-        socket_free(s);
-        return 0;
+    sio_server_t *srv = c->srv;
+    const char *pid = p->data ? json_string_value(json_object_get(p->data, "pid")) : NULL;
+    const char *offset = p->data ? json_string_value(json_object_get(p->data, "offset")) : NULL;
+    if (!srv->recovery.enabled || !pid || !offset) return finish_connect(c, nsp, p->data, NULL);
+    for (pending_connect_t *q = c->pending; q; q = q->next)
+        if (q->nsp == nsp) {
+            /* a second CONNECT while the first one's session is looked up */
+            sio_metrics.connect_refused++;
+            eio_close_soon(c->eio, "invalid state");
+            return -1;
+        }
+    if (!cluster_recovers(srv)) {
+        sio_recovery_t *r = memory(srv);
+        return finish_connect(c, nsp, p->data, r ? recovery_restore(r, nsp, pid, offset) : NULL);
     }
-    s->connected = 1;
-    if (c->connect_timer) {
-        event_free(c->connect_timer);
-        c->connect_timer = NULL;
-    }
-    json_t *ok = json_pack("{s:s}", "sid", s->id);
-    send_packet(s, SIO_CONNECT, -1, ok, NULL, 0);
-    json_decref(ok);
-    eio_write_break(c->eio);
-    if (nsp->hooks->on_connect) nsp->hooks->on_connect(nsp->hooks_ud, s);
+    /* the cluster looks the session up (Redis): the CONNECT waits */
+    pending_connect_t *q = calloc(1, sizeof *q);
+    if (!q) return 0;
+    q->client = c;
+    q->nsp = nsp;
+    q->auth = json_incref(p->data);
+    q->next = c->pending;
+    c->pending = q;
+    srv->cluster->restore_session(srv->cluster_ud, nsp, pid, offset, restore_done, q);
     return 0;
 }
 

@@ -219,6 +219,7 @@ struct sio_client {
     sio_packet_t *partial;       /* binary packet waiting for its attachments, or NULL
                                     (allocated only then: most clients never send binary) */
     struct event *connect_timer; /* until the first namespace connects */
+    struct pending_connect *pending; /* CONNECTs waiting for the cluster's session lookup */
 };
 
 /* Per-socket limits (config: server.maxRoomsPerSocket, refuseIdLikeRooms,
@@ -359,6 +360,10 @@ const char *sio_recovery_offset(sio_nsp_t *nsp, const sio_target_t *t);
  * kept in the in-memory packet log for the sessions that miss them. */
 size_t sio_deliver_logged(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frames, const sio_target_t *t,
                           const char *offset);
+/* A copy of an EVENT's text frame ("42[...]") with the string arg
+ * (offset-safe characters only: no escaping) appended to its data array;
+ * NULL when the frame does not end in ']' or out of memory. */
+frame_t *sio_frame_append_arg(const frame_t *text, const char *arg);
 /* 1 when connection state recovery is on. */
 int sio_recovery_enabled(const sio_server_t *srv);
 

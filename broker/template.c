@@ -12,7 +12,7 @@
 
 #include "../codec/json_out.h"
 
-enum { SRC_FIELD, SRC_ARG, SRC_ARGS, SRC_AUTH, SRC_QUERY, SRC_USER, SRC_SID, SRC_NSP, SRC_NOW, SRC_NODE };
+enum { SRC_FIELD, SRC_ARG, SRC_ARGS, SRC_AUTH, SRC_QUERY, SRC_USER, SRC_SID, SRC_NSP, SRC_NOW, SRC_NODE, SRC_RECOVERED };
 
 typedef struct ref {
     int src;
@@ -92,7 +92,7 @@ static int parse_ref(const char *s, size_t len, ref_t *r, char *err, size_t errl
         static const struct { const char *name; int src; int allows_path; } vars[] = {
             {"args", SRC_ARGS, 0}, {"auth", SRC_AUTH, 1}, {"query", SRC_QUERY, 1},
             {"user", SRC_USER, 1}, {"sid", SRC_SID, 0},   {"nsp", SRC_NSP, 0},
-            {"now", SRC_NOW, 0},   {"node", SRC_NODE, 0},
+            {"now", SRC_NOW, 0},   {"node", SRC_NODE, 0}, {"recovered", SRC_RECOVERED, 0},
         };
         size_t nl = 1;
         while (nl < len && s[nl] != '.') nl++;
@@ -293,6 +293,7 @@ static json_t *resolve(const ref_t *r, const tpl_ctx_t *c) {
     case SRC_SID: return c->sid ? json_string(c->sid) : NULL;
     case SRC_NSP: return c->nsp ? json_string(c->nsp) : NULL;
     case SRC_NODE: return c->node ? json_string(c->node) : NULL;
+    case SRC_RECOVERED: return json_boolean(c->recovered);
     case SRC_NOW: return now_iso();
     }
     const json_t *v = walk(base, r->path, r->n_path);

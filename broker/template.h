@@ -11,6 +11,7 @@
  *   {$user.claim}         verified JWT claims
  *   {$sid} {$nsp} {$now}  socket id, namespace, time (ISO-8601, ms, UTC)
  *   {$node}               the serving node's cluster uid ("" without a cluster)
+ *   {$recovered}          true when the socket is a recovered session (boolean)
  * "{{" and "}}" are literal braces.
  *
  * A string that is exactly one reference keeps the referenced value's type
@@ -49,6 +50,7 @@ typedef struct tpl_ctx {
     const char *sid;
     const char *nsp;
     const char *node;     /* the node's cluster uid, or NULL */
+    int recovered;        /* the socket was recovered (connection state recovery) */
 } tpl_ctx_t;
 
 /* Compiles v (borrowed).  Returns NULL and writes a reason into err on error. */

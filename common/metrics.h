@@ -42,6 +42,10 @@ typedef struct sio_metrics {
     uint64_t handshakes_refused_rate;   /* over server.limits.handshakesPerSecondPerAddress */
     uint64_t body_timeouts;             /* polling POSTs whose body missed server.limits.bodyTimeoutMs */
     uint64_t ws_origin_refused;         /* WebSocket upgrades refused by the CORS origin allowlist */
+    uint64_t recovered;                 /* connection state recoveries that succeeded */
+    uint64_t recovery_missed;           /* CONNECTs with a pid that recovered nothing */
+    uint64_t recovery_log_dropped;      /* packets dropped from the in-memory log over maxLogBytes */
+    uint64_t recovery_sessions_dropped; /* sessions dropped over maxSessions */
 } sio_metrics_t;
 
 extern sio_metrics_t sio_metrics;
