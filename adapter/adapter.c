@@ -96,7 +96,7 @@ static void count_drop(adapter_t *a, const char *why) {
 
 /* Sends a command now, or keeps it until Redis is back, bounded in
  * commands and in bytes (oldest dropped first). */
-static void command(adapter_t *a, int argc, const char **argv, const size_t *lens) {
+void adapter_command(adapter_t *a, int argc, const char **argv, const size_t *lens) {
     if (a->pub && a->pub_up && !a->stalled) {
         send_cmd(a, argc, argv, lens);
         return;
@@ -132,10 +132,18 @@ oom:
     a->stats.buffered_dropped++;
 }
 
+int adapter_command_cb(adapter_t *a, void (*cb)(struct redisAsyncContext *, void *, void *), void *priv,
+                       int argc, const char **argv, const size_t *lens) {
+    if (!a->pub || !a->pub_up || a->stalled) return -1;
+    if (redisAsyncCommandArgv(a->pub, cb, priv, argc, argv, lens) != REDIS_OK) return -1;
+    if (!a->stalled && pending_bytes(a) > a->pending_cap) stall(a);
+    return 0;
+}
+
 void adapter_publish(adapter_t *a, const char *ch, size_t chl, const char *msg, size_t ml) {
     const char *argv[3] = {"PUBLISH", ch, msg};
     size_t lens[3] = {7, chl, ml};
-    command(a, 3, argv, lens);
+    adapter_command(a, 3, argv, lens);
 }
 
 /* Sends what the outage buffer holds, oldest first, until Redis stalls
@@ -169,7 +177,7 @@ static void stall_check_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* The cluster's forward: XADD stream MAXLEN ~ maxlen * fields... */
-static void on_forward(void *ud, const char *stream, size_t maxlen, const char *const *fields, const size_t *lens,
+void adapter_op_forward(void *ud, const char *stream, size_t maxlen, const char *const *fields, const size_t *lens,
                        size_t n_fields) {
     adapter_t *a = ud;
     const char *argv[40];
@@ -187,7 +195,7 @@ static void on_forward(void *ud, const char *stream, size_t maxlen, const char *
         argv[6 + i] = fields[i];
         alens[6 + i] = lens[i];
     }
-    command(a, (int)(6 + n_fields), argv, alens);
+    adapter_command(a, (int)(6 + n_fields), argv, alens);
     sio_metrics.forwarded++;
 }
 
@@ -351,8 +359,8 @@ void adapter_target_set(sio_target_t *t, names_t *rooms, names_t *except) {
 
 /* --------------------------------------------------- receiving: broadcast */
 
-static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t room_len, const char *msg,
-                         size_t len) {
+void adapter_on_classic_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t room_len,
+                                  const char *msg, size_t len) {
     sio_nsp_t *nsp = c->nsp;
     if (room_len) {
         /* Not holding the room: drop before decoding anything. */
@@ -465,12 +473,38 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv) {
     a->stats.received++;
     const char *channel = ch->str;
     size_t chl = (size_t)ch->len;
+    if (a->st) {
+        /* streams mode: ClusterAdapter maps on the public and own channels
+         * (SUBSCRIBE), emitter arrays on every channel of the prefix
+         * (PSUBSCRIBE): each message is taken by one of the two */
+        int pattern = kind->str[0] == 'p';
+        for (size_t i = 0; i < a->n_chans; i++) {
+            nsp_chan_t *c = &a->chans[i];
+            if (!pattern && chl == strlen(c->req) && memcmp(channel, c->req, chl) == 0) {
+                adapter_on_request(a, c, msg->str, (size_t)msg->len);
+                return;
+            }
+            if (chl < c->bcast_len || memcmp(channel, c->bcast, c->bcast_len) != 0) continue;
+            if (!pattern) {
+                streams_on_message(a, c, msg->str, (size_t)msg->len);
+                return;
+            }
+            unsigned char b = msg->len ? (unsigned char)msg->str[0] : 0;
+            if ((b >= 0x90 && b <= 0x9f) || b == 0xdc || b == 0xdd) {
+                size_t room_len = chl - c->bcast_len;
+                if (room_len && channel[chl - 1] == '#') room_len--;
+                adapter_on_classic_broadcast(a, c, channel + c->bcast_len, room_len, msg->str, (size_t)msg->len);
+            }
+            return;
+        }
+        return;
+    }
     for (size_t i = 0; i < a->n_chans; i++) {
         nsp_chan_t *c = &a->chans[i];
         if (chl >= c->bcast_len && memcmp(channel, c->bcast, c->bcast_len) == 0) {
             size_t room_len = chl - c->bcast_len;
             if (room_len && channel[chl - 1] == '#') room_len--;
-            on_broadcast(a, c, channel + c->bcast_len, room_len, msg->str, (size_t)msg->len);
+            adapter_on_classic_broadcast(a, c, channel + c->bcast_len, room_len, msg->str, (size_t)msg->len);
             return;
         }
         if (chl == strlen(c->req) && memcmp(channel, c->req, chl) == 0) {
@@ -482,6 +516,10 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv) {
 }
 
 static void subscribe_all(adapter_t *a) {
+    if (a->st) {
+        streams_subscribe(a, on_sub_message);
+        return;
+    }
     for (size_t i = 0; i < a->n_chans; i++) {
         nsp_chan_t *c = &a->chans[i];
         sbuf_t pat = SBUF_INIT;
@@ -514,7 +552,7 @@ static void schedule_retry(adapter_t *a) {
 }
 
 static void log_transition(adapter_t *a) {
-    int up = a->pub_up && a->sub_up && !a->stalled;
+    int up = adapter_ready(a);
     if (up == a->was_up) return;
     a->was_up = up;
     if (up) {
@@ -528,15 +566,34 @@ static void log_transition(adapter_t *a) {
     }
 }
 
+static const char *conn_name(const adapter_t *a, const redisAsyncContext *ac) {
+    return ac == a->sub ? "subscriber" : ac == a->rd ? "stream reader" : "publisher";
+}
+
+static void on_rd_ping(redisAsyncContext *ac, void *r, void *priv) {
+    (void)priv;
+    adapter_t *a = ac->data;
+    redisReply *reply = r;
+    if (!reply || ac != a->rd || reply->type == REDIS_REPLY_ERROR) return;
+    a->rd_up = 1;
+    streams_reader_up(a);
+    log_transition(a);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status) {
     adapter_t *a = ac->data;
     int is_sub = ac == a->sub;
     if (status != REDIS_OK) {
         log_warn("adapter", "redis %s:%d: %s connection failed: %s; retrying in %u ms", a->redis.host, a->redis.port,
-                 is_sub ? "subscriber" : "publisher", ac->errstr, a->backoff_ms);
+                 conn_name(a, ac), ac->errstr, a->backoff_ms);
         if (is_sub) a->sub = NULL;
+        else if (ac == a->rd) a->rd = NULL;
         else a->pub = NULL;
         schedule_retry(a);
+        return;
+    }
+    if (ac == a->rd) {
+        redisAsyncCommand((redisAsyncContext *)ac, on_rd_ping, NULL, "PING");
         return;
     }
     /* A TCP connection is not Redis: a proxy or a half-dead server can
@@ -558,10 +615,14 @@ static void on_ping(redisAsyncContext *ac, void *r, void *priv) {
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
     adapter_t *a = ac->data;
-    int is_sub = ac == a->sub;
+    int is_sub = ac == a->sub, is_rd = ac == a->rd;
+    const char *name = conn_name(a, ac);
     if (is_sub) {
         a->sub = NULL;
         a->sub_up = 0;
+    } else if (is_rd) {
+        a->rd = NULL;
+        a->rd_up = 0;
     } else {
         a->pub = NULL;
         a->pub_up = 0;
@@ -573,7 +634,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     }
     if (a->closing) return;
     if (status != REDIS_OK)
-        log_warn("adapter", "redis %s:%d: %s disconnected: %s", a->redis.host, a->redis.port, is_sub ? "subscriber" : "publisher",
+        log_warn("adapter", "redis %s:%d: %s disconnected: %s", a->redis.host, a->redis.port, name,
                  ac->errstr[0] ? ac->errstr : "connection closed");
     log_transition(a);
     schedule_retry(a);
@@ -614,18 +675,19 @@ static void connect_all(adapter_t *a) {
         a->sub = open_conn(a, 1);
         if (a->sub) subscribe_all(a);
     }
+    if (a->st && !a->rd) a->rd = open_conn(a, 0);
 }
 
 /* ---------------------------------------------------------------- public */
 
-static const char *node_id(void *ud) { return ((adapter_t *)ud)->uid; }
+const char *adapter_op_node_id(void *ud) { return ((adapter_t *)ud)->uid; }
 
 /* What the broker calls: this is the whole seam between socketio and the
  * Redis adapter (another cluster mode brings its own table). */
 static const sio_cluster_ops_t redis_cluster_ops = {
     .publish = on_local_broadcast,
-    .forward = on_forward,
-    .node_id = node_id,
+    .forward = adapter_op_forward,
+    .node_id = adapter_op_node_id,
 };
 
 static char *join3(const char *a, const char *b, const char *c) {
@@ -655,7 +717,8 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
     unsigned char rnd[6];
     ids_random(rnd, sizeof rnd);
     for (int i = 0; i < 6; i++) a->uid[i] = al[rnd[i] % 62];
-    a->key = strdup(opt->key && *opt->key ? opt->key : "socket.io");
+    const char *key = opt->streams ? opt->streams->channel_prefix : opt->key;
+    a->key = strdup(key && *key ? key : "socket.io");
     a->requests_timeout_ms = opt->requests_timeout_ms ? opt->requests_timeout_ms : 5000;
     a->specific = opt->specific_response_channel;
     a->buf_cap = opt->buffer_limit;
@@ -682,7 +745,14 @@ adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter
         c->resp = sbuf_take(&b, NULL);
         c->resp_own = join3(c->resp, a->uid, "#");
     }
-    sio_server_set_cluster(srv, &redis_cluster_ops, a);
+    if (opt->streams) {
+        if (streams_init(a, opt->streams, err, errlen) < 0) {
+            adapter_free(a);
+            return NULL;
+        }
+    } else {
+        sio_server_set_cluster(srv, &redis_cluster_ops, a);
+    }
     connect_all(a);
     return a;
 }
@@ -693,6 +763,7 @@ void adapter_free(adapter_t *a) {
     sio_server_set_cluster(a->srv, NULL, NULL);
     if (a->pub) redisAsyncFree(a->pub);
     if (a->sub) redisAsyncFree(a->sub);
+    if (a->rd) redisAsyncFree(a->rd);
     if (a->retry) event_free(a->retry);
     if (a->stall_check) event_free(a->stall_check);
     while (a->buf_len) drop_oldest(a);
@@ -703,13 +774,16 @@ void adapter_free(adapter_t *a) {
         free(a->chans[i].resp);
         free(a->chans[i].resp_own);
     }
+    streams_free(a);
     free(a->chans);
     free(a->key);
     redis_url_free(&a->redis);
     free(a);
 }
 
-int adapter_ready(const adapter_t *a) { return a && a->pub_up && a->sub_up && !a->stalled; }
+int adapter_ready(const adapter_t *a) {
+    return a && a->pub_up && a->sub_up && !a->stalled && (!a->st || a->rd_up);
+}
 const adapter_stats_t *adapter_stats(adapter_t *a) {
     a->stats.buffered = a->buf_len;
     a->stats.buffered_bytes = a->buf_bytes;

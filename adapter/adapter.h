@@ -36,6 +36,22 @@
 
 typedef struct adapter adapter_t;
 
+/* redis.mode "streams": @socket.io/redis-streams-adapter 0.3's options,
+ * same names, defaults and meaning (streams.c). */
+typedef struct adapter_streams_options {
+    const char *stream_name;         /* streamName, default "socket.io" */
+    uint32_t stream_count;           /* streamCount, default 1: namespaces hashed over
+                                      * <streamName>-<i> when more */
+    uint32_t max_len;                /* maxLen, default 10000 (XADD MAXLEN ~) */
+    uint32_t read_count;             /* readCount, default 100 (XREAD COUNT, XRANGE pages) */
+    uint32_t block_ms;               /* blockTimeInMs, default 5000 (XREAD BLOCK) */
+    const char *session_key_prefix;  /* sessionKeyPrefix, default "sio:session:" */
+    uint32_t heartbeat_interval_ms;  /* heartbeatInterval, default 5000 (see streams.c) */
+    uint32_t heartbeat_timeout_ms;   /* heartbeatTimeout, default 10000 */
+    int only_plaintext;              /* onlyPlaintext: stream data always JSON */
+    const char *channel_prefix;      /* channelPrefix, default "socket.io" */
+} adapter_streams_options_t;
+
 typedef struct adapter_options {
     const char *url;                 /* redis://[[user][:password]@]host[:port][/db], see redis_url.h */
     const char *key;                 /* channel prefix, default "socket.io" */
@@ -45,6 +61,8 @@ typedef struct adapter_options {
     size_t buffer_limit_bytes;       /* their bytes (oldest dropped beyond); also the cap on bytes
                                       * written to Redis but not yet read by it, over which Redis
                                       * counts as down (0: nothing buffered, cap 1 MB) */
+    const adapter_streams_options_t *streams; /* NULL: the classic redis-adapter protocol;
+                                      * else the streams mode (key is then channel_prefix) */
 } adapter_options_t;
 
 typedef struct adapter_stats {
@@ -63,8 +81,8 @@ typedef struct adapter_stats {
 adapter_t *adapter_new(struct event_base *base, sio_server_t *srv, const adapter_options_t *opt,
                        char *err, size_t errlen);
 void adapter_free(adapter_t *a);
-/* 1 when both connections are up and subscribed, and Redis reads what it
- * is sent. */
+/* 1 when both connections (three in streams mode: the stream reader) are
+ * up and subscribed, and Redis reads what it is sent. */
 int adapter_ready(const adapter_t *a);
 const adapter_stats_t *adapter_stats(adapter_t *a); /* buffered is read when called */
 const char *adapter_uid(const adapter_t *a);

@@ -28,7 +28,12 @@ typedef struct nsp_chan {
     char *req;       /* <key>-request#<nsp># */
     char *resp;      /* <key>-response#<nsp># */
     char *resp_own;  /* <key>-response#<nsp>#<uid># */
+    /* streams mode (bcast is then also the ClusterAdapter's public channel) */
+    char *own;       /* <channelPrefix>#<nsp>#<uid>#: responses to this node */
+    char *stream;    /* the stream of the namespace */
 } nsp_chan_t;
+
+typedef struct streams streams_t;
 
 /* A command kept while Redis is down (PUBLISH or XADD), argv copied. */
 typedef struct pending_cmd {
@@ -63,7 +68,40 @@ struct adapter {
     struct event *stall_check;  /* while stalled: watches the output buffer drain */
     adapter_stats_t stats;
     int closing;
+    streams_t *st;              /* streams mode (streams.c), NULL in classic mode */
+    struct redisAsyncContext *rd; /* streams mode: the XREAD BLOCK connection */
+    int rd_up;
 };
+
+/* Sends a command now, or keeps it in the outage buffer (argv copied). */
+void adapter_command(adapter_t *a, int argc, const char **argv, const size_t *lens);
+/* Sends a command now with a reply callback; -1 (nothing sent) when Redis
+ * is down or stalled. */
+int adapter_command_cb(adapter_t *a, void (*cb)(struct redisAsyncContext *, void *, void *), void *priv,
+                       int argc, const char **argv, const size_t *lens);
+/* The classic cluster table's entries that every mode shares. */
+void adapter_op_forward(void *ud, const char *stream, size_t maxlen, const char *const *fields,
+                        const size_t *lens, size_t n_fields);
+const char *adapter_op_node_id(void *ud);
+/* A classic [uid, packet, opts] broadcast (@socket.io/redis-emitter) on a
+ * channel of c, room_len bytes of room name after the prefix. */
+void adapter_on_classic_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t room_len,
+                                  const char *msg, size_t len);
+
+/* ------------------------------------------------ streams mode (streams.c) */
+
+/* Sets up a->st and the channels' own/stream names; installs the streams
+ * cluster table.  Returns 0 or -1 (err filled). */
+int streams_init(adapter_t *a, const adapter_streams_options_t *o, char *err, size_t errlen);
+void streams_free(adapter_t *a);
+/* Subscriptions of the streams mode on a->sub, messages to cb. */
+void streams_subscribe(adapter_t *a, void (*cb)(struct redisAsyncContext *, void *, void *));
+/* A pub/sub message on c's public or own channel. */
+void streams_on_message(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len);
+/* The reader connection answered: (re)start reading the streams. */
+void streams_reader_up(adapter_t *a);
+/* The namespace → stream hash of the Node adapter (hashCode % count). */
+int streams_hash(const char *nsp_name);
 
 /* PUBLISH ch msg now, or kept in the outage buffer (bytes copied). */
 void adapter_publish(adapter_t *a, const char *ch, size_t chl, const char *msg, size_t ml);

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../common/cfg_keys.h"
@@ -410,7 +411,10 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     cfg->redis_buffer_limit_bytes = 16u << 20;
     if (redis) {
         static const char *const rk[] = {"url", "key", "requestsTimeout", "publishOnSpecificResponseChannel",
-                                         "bufferLimit", "bufferLimitBytes", NULL};
+                                         "bufferLimit", "bufferLimitBytes", "mode", "streamName", "streamCount",
+                                         "maxLen", "readCount", "blockTimeInMs", "sessionKeyPrefix",
+                                         "heartbeatInterval", "heartbeatTimeout", "onlyPlaintext", "channelPrefix",
+                                         NULL};
         if (!json_is_object(redis)) return fail(&v, "$.redis", "must be an object");
         if (check_keys(&v, redis, "$.redis", rk) < 0) return -1;
         if (get_str(&v, redis, "url", "$.redis", &cfg->redis_url) < 0) return -1;
@@ -427,6 +431,31 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
         x = (long long)cfg->redis_buffer_limit_bytes;
         if (get_uint(&v, redis, "bufferLimitBytes", "$.redis", 0, 1073741824, &x) < 0) return -1;
         cfg->redis_buffer_limit_bytes = (size_t)x;
+        char *mode = NULL;
+        if (get_str(&v, redis, "mode", "$.redis", &mode) < 0) return -1;
+        if (mode && strcmp(mode, "streams") != 0 && strcmp(mode, "classic") != 0) {
+            free(mode);
+            return fail(&v, "$.redis.mode", "must be \"classic\" or \"streams\"");
+        }
+        cfg->redis_streams = mode && strcmp(mode, "streams") == 0;
+        free(mode);
+        if (get_str(&v, redis, "streamName", "$.redis", &cfg->streams.stream_name) < 0) return -1;
+        if (get_str(&v, redis, "sessionKeyPrefix", "$.redis", &cfg->streams.session_key_prefix) < 0) return -1;
+        if (get_str(&v, redis, "channelPrefix", "$.redis", &cfg->streams.channel_prefix) < 0) return -1;
+        if (get_bool(&v, redis, "onlyPlaintext", "$.redis", &cfg->streams.only_plaintext) < 0) return -1;
+        static const struct { const char *key; long long def, min, max; size_t off; } nums[] = {
+            {"streamCount", 1, 1, 1024, offsetof(cfg_t, streams.stream_count)},
+            {"maxLen", 10000, 1, 1000000000, offsetof(cfg_t, streams.max_len)},
+            {"readCount", 100, 1, 100000, offsetof(cfg_t, streams.read_count)},
+            {"blockTimeInMs", 5000, 1, 3600000, offsetof(cfg_t, streams.block_ms)},
+            {"heartbeatInterval", 5000, 1, 3600000, offsetof(cfg_t, streams.heartbeat_interval_ms)},
+            {"heartbeatTimeout", 10000, 1, 3600000, offsetof(cfg_t, streams.heartbeat_timeout_ms)},
+        };
+        for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+            x = nums[i].def;
+            if (get_uint(&v, redis, nums[i].key, "$.redis", nums[i].min, nums[i].max, &x) < 0) return -1;
+            *(uint32_t *)((char *)cfg + nums[i].off) = (uint32_t)x;
+        }
     }
 
     const json_t *nsps = json_object_get(cfg->root, "namespaces");
@@ -458,6 +487,9 @@ void cfg_free(cfg_t *cfg) {
     free(cfg->host);
     free(cfg->redis_url);
     free(cfg->redis_key);
+    free(cfg->streams.stream_name);
+    free(cfg->streams.session_key_prefix);
+    free(cfg->streams.channel_prefix);
     free(cfg->admin_host);
     static_files_free(&cfg->statics);
     eio_options_free(&cfg->eio);

@@ -30,6 +30,18 @@ typedef struct cfg {
     int redis_specific_response_channel;
     size_t redis_buffer_limit;    /* publishes kept while Redis is down */
     size_t redis_buffer_limit_bytes; /* their bytes; also the cap on output Redis has not read */
+    int redis_streams;            /* redis.mode "streams" (else "classic") */
+    struct {                      /* redis.mode "streams": the Node streams adapter's options */
+        char *stream_name;        /* streamName, NULL = "socket.io" */
+        uint32_t stream_count;    /* streamCount, 1 */
+        uint32_t max_len;         /* maxLen, 10000 */
+        uint32_t read_count;      /* readCount, 100 */
+        uint32_t block_ms;        /* blockTimeInMs, 5000 */
+        char *session_key_prefix; /* sessionKeyPrefix, NULL = "sio:session:" */
+        uint32_t heartbeat_interval_ms, heartbeat_timeout_ms; /* 5000, 10000 */
+        int only_plaintext;       /* onlyPlaintext */
+        char *channel_prefix;     /* channelPrefix, NULL = "socket.io" */
+    } streams;
     eio_options_t eio;            /* the Socket.IO endpoint */
     int echo_enabled;             /* raw Engine.IO echo endpoint */
     eio_options_t echo;

@@ -439,9 +439,13 @@ static int start_socketio(struct app *app, const cfg_t *cfg, const char *config)
         sio_nsp_add(app->sio, cfg->nsps[i].name, &rules_hooks, r);
     }
     if (cfg->redis_url) {
+        adapter_streams_options_t so = {
+            cfg->streams.stream_name, cfg->streams.stream_count, cfg->streams.max_len, cfg->streams.read_count,
+            cfg->streams.block_ms, cfg->streams.session_key_prefix, cfg->streams.heartbeat_interval_ms,
+            cfg->streams.heartbeat_timeout_ms, cfg->streams.only_plaintext, cfg->streams.channel_prefix};
         adapter_options_t ao = {cfg->redis_url, cfg->redis_key, cfg->redis_requests_timeout_ms,
                                 cfg->redis_specific_response_channel, cfg->redis_buffer_limit,
-                                cfg->redis_buffer_limit_bytes};
+                                cfg->redis_buffer_limit_bytes, cfg->redis_streams ? &so : NULL};
         app->adapter = adapter_new(app->base, app->sio, &ao, err, sizeof err);
         if (!app->adapter) {
             fprintf(stderr, "sio-broker: config error: redis: %s\n", err);

@@ -1,0 +1,756 @@
+/*
+ * streams — redis.mode "streams": @socket.io/redis-streams-adapter 0.3's
+ * wire format, so sio-broker nodes and Node socket.io servers running that
+ * adapter share one cluster.
+ *
+ * The ClusterAdapter messages (cluster_msg.h) travel two ways, as Node
+ * sends them:
+ *  - broadcasts and room operations (BROADCAST without acks, SOCKETS_JOIN,
+ *    SOCKETS_LEAVE, DISCONNECT_SOCKETS) are stream entries:
+ *    XADD <stream> MAXLEN ~ <maxLen> * uid <uid> nsp <nsp> type <n> data <..>
+ *    read back by every node with XREAD BLOCK on a connection of its own
+ *    (a->rd), from the last id it saw;
+ *  - ephemeral messages (broadcasts with acks, serverSideEmit,
+ *    fetchSockets) are msgpack on pub/sub <channelPrefix>#<nsp>#, and the
+ *    responses on the requester's <channelPrefix>#<nsp>#<uid>#.
+ *
+ * The connections, the outage buffer, the stall detection and reconnects
+ * are adapter.c's, shared with the classic mode; this file adds the reader
+ * connection's work, the stream/pub-sub dispatch and the cluster table with
+ * connection state recovery kept in Redis:
+ *  - publish_recoverable: XADD first, then local delivery with the entry id
+ *    appended as the offset (ClusterAdapter.broadcast);
+ *  - persist_session: SET <sessionKeyPrefix><pid> <base64 msgpack session>
+ *    PX <maxDisconnectionDuration>;
+ *  - restore_session: GETDEL the session (one-shot) and check the offset
+ *    with XRANGE offset offset, then XRANGE the entries after it in pages
+ *    of readCount (at most 100 pages, as Node's limit).
+ *
+ * The reader never starts at `$`: before the first XREAD it asks the
+ * stream's last id (XREVRANGE + - COUNT 1), so nothing added between two
+ * blocking reads is skipped (Node's `$` loop can skip them); after a
+ * reconnect it goes on from the last id it read: no gap, no duplicate.
+ *
+ * Classic @socket.io/redis-emitter publishes ([uid, packet, opts] arrays on
+ * <channelPrefix>#<nsp>#[<room>#]) keep working: the channels are the same
+ * as the public one, so a node tells them apart by the msgpack root (array:
+ * emitter, map: ClusterAdapter) and delivers each emitter broadcast to its
+ * own clients once (pattern subscription), without an offset.
+ *
+ * heartbeatInterval/heartbeatTimeout are accepted for config compatibility
+ * only: 0.3.1's RedisStreamsAdapter extends ClusterAdapter (not
+ * ClusterAdapterWithHeartbeat), sends no heartbeats and counts servers with
+ * PUBSUB NUMSUB of the public channel, which this node is subscribed to.
+ */
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../codec/base64.h"
+#include "../codec/msgpack_check.h"
+#include "../codec/msgpack_codec.h"
+#include "../common/log.h"
+#include "../common/metrics.h"
+#include "../common/sbuf.h"
+#include "adapter_internal.h"
+#include "cluster_msg.h"
+
+#define RESTORE_MAX_PAGES 100 /* Node's RESTORE_SESSION_MAX_XRANGE_CALLS */
+#define READ_RETRY_MS 1000    /* after an XREAD error (not a disconnect) */
+
+/* One stream this node reads. */
+typedef struct rstream {
+    char *name;
+    char last[48];   /* last id read; "" until known */
+} rstream_t;
+
+struct streams {
+    adapter_streams_options_t o;  /* strings owned */
+    cmsg_node_t node;
+    rstream_t *rs;
+    size_t n_rs;
+    size_t init_pending;          /* XREVRANGEs in flight before the first XREAD */
+    struct event *read_retry;
+    char max_len[16];
+};
+
+static void log_limited(const char *fmt, const char *a1, const char *a2) {
+    static time_t last;
+    time_t now = time(NULL);
+    if (now == last) return;
+    last = now;
+    log_warn("streams", fmt, a1, a2);
+}
+
+int streams_hash(const char *name) {
+    /* Node's hashCode over UTF-16 code units, int32 arithmetic */
+    uint32_t h = 0;
+    const unsigned char *p = (const unsigned char *)name;
+    while (*p) {
+        uint32_t cp;
+        int n;
+        if (*p < 0x80) cp = *p, n = 1;
+        else if ((*p & 0xe0) == 0xc0) cp = *p & 0x1f, n = 2;
+        else if ((*p & 0xf0) == 0xe0) cp = *p & 0x0f, n = 3;
+        else cp = *p & 0x07, n = 4;
+        int i = 1;
+        for (; i < n && (p[i] & 0xc0) == 0x80; i++) cp = (cp << 6) | (p[i] & 0x3f);
+        p += i;
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = h * 31u + (0xd800 + (cp >> 10));
+            h = h * 31u + (0xdc00 + (cp & 0x3ff));
+        } else {
+            h = h * 31u + cp;
+        }
+    }
+    return (int32_t)h;
+}
+
+static nsp_chan_t *chan_by_name(adapter_t *a, const char *name, size_t len) {
+    for (size_t i = 0; i < a->n_chans; i++) {
+        const char *n = a->chans[i].nsp->name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0) return &a->chans[i];
+    }
+    return NULL;
+}
+
+static nsp_chan_t *chan_of(adapter_t *a, const sio_nsp_t *nsp) {
+    for (size_t i = 0; i < a->n_chans; i++)
+        if (a->chans[i].nsp == nsp) return &a->chans[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------ publishing */
+
+/* XADD argv for m on c's stream; strings kept in *data. */
+static int xadd_argv(adapter_t *a, nsp_chan_t *c, const cmsg_t *m, sbuf_t *data, char *type, const char **argv,
+                     size_t *lens) {
+    streams_t *st = a->st;
+    if (cmsg_encode_data(m, st->o.only_plaintext, data) < 0) return -1;
+    snprintf(type, 8, "%d", m->type);
+    int n = 0;
+#define ARG(s, l) (argv[n] = (s), lens[n] = (l), n++)
+    ARG("XADD", 4);
+    ARG(c->stream, strlen(c->stream));
+    ARG("MAXLEN", 6);
+    ARG("~", 1);
+    ARG(st->max_len, strlen(st->max_len));
+    ARG("*", 1);
+    ARG("uid", 3);
+    ARG(a->uid, strlen(a->uid));
+    ARG("nsp", 3);
+    ARG(c->nsp->name, strlen(c->nsp->name));
+    ARG("type", 4);
+    ARG(type, strlen(type));
+    if (m->data) {
+        ARG("data", 4);
+        ARG(data->data ? data->data : "", data->len);
+    }
+#undef ARG
+    return n;
+}
+
+static void xadd(adapter_t *a, nsp_chan_t *c, const cmsg_t *m) {
+    sbuf_t data = SBUF_INIT;
+    const char *argv[14];
+    size_t lens[14];
+    char type[8];
+    int n = xadd_argv(a, c, m, &data, type, argv, lens);
+    if (n > 0) adapter_command(a, n, argv, lens);
+    else log_warn("streams", "a message of type %d in %s not published: cannot encode it", m->type, c->nsp->name);
+    sbuf_free(&data);
+}
+
+/* The cluster's publish: a broadcast without acks, as a stream entry. */
+static void op_publish(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins, size_t n_bins,
+                       const sio_target_t *t) {
+    adapter_t *a = ud;
+    nsp_chan_t *c = chan_of(a, nsp);
+    if (!c) return;
+    cmsg_t m = {.uid = a->uid, .nsp = nsp->name, .type = CMSG_BROADCAST,
+                .data = cmsg_broadcast_data(nsp, data, t), .bins = (sio_bin_t **)bins, .n_bins = n_bins};
+    if (m.data) {
+        sio_metrics.broadcasts_published++;
+        xadd(a, c, &m);
+    }
+    json_decref(m.data);
+}
+
+/* A recoverable broadcast waiting for its entry id. */
+typedef struct pending_bcast {
+    adapter_t *a;
+    sio_nsp_t *nsp;
+    json_t *data;              /* [event, ...args], deep copy */
+    sio_bin_t **bins;
+    size_t n_bins;
+    char **names;              /* rooms then except (the sender's id included) */
+    size_t n_rooms, n_except;
+    int is_volatile;
+} pending_bcast_t;
+
+static void pending_free(pending_bcast_t *p) {
+    json_decref(p->data);
+    for (size_t i = 0; i < p->n_bins; i++) frame_unref(p->bins[i]);
+    free(p->bins);
+    for (size_t i = 0; i < p->n_rooms + p->n_except; i++) free(p->names[i]);
+    free(p->names);
+    free(p);
+}
+
+static void on_xadd_reply(redisAsyncContext *ac, void *r, void *priv) {
+    (void)ac;
+    redisReply *reply = r;
+    pending_bcast_t *p = priv;
+    adapter_t *a = p->a;
+    if (!a->closing) {
+        sio_target_t t = {.rooms = (const char *const *)p->names, .n_rooms = p->n_rooms,
+                          .except = (const char *const *)p->names + p->n_rooms, .n_except = p->n_except,
+                          .is_volatile = p->is_volatile, .is_local = 1};
+        json_t *with = NULL;
+        if (reply && reply->type == REDIS_REPLY_STRING && cmsg_offset_valid(reply->str)) {
+            with = json_copy(p->data);
+            if (with) json_array_append_new(with, json_string(reply->str));
+        } else {
+            /* not appended (error, or the connection went with it): delivered
+             * here without an offset rather than lost */
+            log_limited("a recoverable broadcast in %s got no stream id (%s): delivered without offset",
+                        p->nsp->name, reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+        }
+        sio_broadcast(p->nsp, with ? with : p->data, p->bins, p->n_bins, &t);
+        json_decref(with);
+    }
+    pending_free(p);
+}
+
+static int op_publish_recoverable(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
+                                  size_t n_bins, const sio_target_t *t) {
+    adapter_t *a = ud;
+    nsp_chan_t *c = chan_of(a, nsp);
+    if (!c || !a->pub || !a->pub_up || a->stalled) return -1;
+    pending_bcast_t *p = calloc(1, sizeof *p);
+    if (!p) return -1;
+    p->a = a;
+    p->nsp = nsp;
+    p->is_volatile = t->is_volatile;
+    p->data = json_deep_copy(data);
+    const char *self = t->except_socket ? t->except_socket->id : NULL;
+    p->names = calloc(t->n_rooms + t->n_except + 2, sizeof *p->names);
+    p->bins = calloc(n_bins ? n_bins : 1, sizeof *p->bins);
+    if (!p->data || !p->names || !p->bins) goto fail;
+    for (size_t i = 0; i < n_bins; i++) p->bins[p->n_bins++] = frame_ref(bins[i]);
+    for (size_t i = 0; i < t->n_rooms; i++, p->n_rooms++)
+        if (!(p->names[p->n_rooms] = strdup(t->rooms[i]))) goto fail;
+    for (size_t i = 0; i < t->n_except + (self ? 1 : 0); i++, p->n_except++)
+        if (!(p->names[p->n_rooms + p->n_except] = strdup(i < t->n_except ? t->except[i] : self))) goto fail;
+
+    cmsg_t m = {.uid = a->uid, .nsp = nsp->name, .type = CMSG_BROADCAST, .data = cmsg_broadcast_data(nsp, data, t),
+                .bins = (sio_bin_t **)bins, .n_bins = n_bins};
+    sbuf_t sd = SBUF_INIT;
+    const char *argv[14];
+    size_t lens[14];
+    char type[8];
+    int n = m.data ? xadd_argv(a, c, &m, &sd, type, argv, lens) : -1;
+    int rc = n > 0 ? adapter_command_cb(a, on_xadd_reply, p, n, argv, lens) : -1;
+    json_decref(m.data);
+    sbuf_free(&sd);
+    if (rc < 0) goto fail;
+    sio_metrics.broadcasts_published++;
+    return 0;
+fail:
+    pending_free(p);
+    return -1;
+}
+
+/* Responses to a requester: msgpack on its own channel. */
+static void tx_respond(void *ud, sio_nsp_t *nsp, const char *requester, const cmsg_t *m) {
+    adapter_t *a = ud;
+    nsp_chan_t *c = chan_of(a, nsp);
+    if (!c) return;
+    sbuf_t msg = SBUF_INIT, ch = SBUF_INIT;
+    if (cmsg_encode_msgpack(m, &msg) == 0) {
+        sbuf_printf(&ch, "%s%s#", c->bcast, requester);
+        if (!ch.oom) adapter_publish(a, ch.data, ch.len, msg.data, msg.len);
+    }
+    sbuf_free(&msg);
+    sbuf_free(&ch);
+}
+
+static const cmsg_transport_t streams_tx = {.respond = tx_respond};
+
+/* ----------------------------------------------------- sessions (recovery) */
+
+static void op_persist_session(void *ud, sio_nsp_t *nsp, const sio_session_t *s) {
+    adapter_t *a = ud;
+    (void)nsp;
+    json_t *rooms = json_array();
+    for (size_t i = 0; i < s->n_rooms; i++) json_array_append_new(rooms, json_string(s->rooms[i]));
+    json_t *session = json_pack("{s:s,s:s,s:o,s:O}", "sid", s->sid, "pid", s->pid, "rooms", rooms, "data",
+                                s->data ? s->data : json_null());
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    sbuf_t key = SBUF_INIT, val = SBUF_INIT;
+    char px[16];
+    snprintf(px, sizeof px, "%u", a->srv->recovery.max_disconnection_ms);
+    if (session && mpc_pack_json(&pk, session, NULL, 0) == 0) {
+        b64_encode(&val, (const unsigned char *)sb.data, sb.size);
+        sbuf_printf(&key, "%s%s", a->st->o.session_key_prefix, s->pid);
+        if (!val.oom && !key.oom) {
+            const char *argv[5] = {"SET", key.data, val.data, "PX", px};
+            size_t lens[5] = {3, key.len, val.len, 2, strlen(px)};
+            adapter_command(a, 5, argv, lens);
+        }
+    }
+    json_decref(session);
+    msgpack_sbuffer_destroy(&sb);
+    sbuf_free(&key);
+    sbuf_free(&val);
+}
+
+typedef struct restore {
+    adapter_t *a;
+    nsp_chan_t *c;
+    sio_restore_cb cb;
+    void *cb_ud;
+    char *raw_session;            /* GETDEL's answer */
+    int got_session;
+    sio_restored_t *r;
+    char offset[48];
+    int pages;
+} restore_t;
+
+static void restore_finish(restore_t *q, int ok) {
+    sio_restored_t *r = ok ? q->r : NULL;
+    if (!ok) sio_restored_free(q->r);
+    free(q->raw_session);
+    sio_restore_cb cb = q->cb;
+    void *cb_ud = q->cb_ud;
+    free(q);
+    cb(cb_ud, r);
+}
+
+/* Node's Session {sid, pid, rooms, data}, base64 msgpack. */
+static int session_decode(const char *raw, sio_session_t *s) {
+    size_t len = strlen(raw);
+    unsigned char *buf = malloc(3 * (len / 4) + 3);
+    long n = buf ? b64_decode(raw, len, buf) : -1;
+    json_t *j = NULL;
+    sio_bin_t **bins = NULL;
+    size_t n_bins = 0;
+    int rc = -1;
+    if (n >= 0) {
+        msgpack_unpacked u;
+        if (mpc_unpack_untrusted(&u, (const char *)buf, (size_t)n) == 0) j = mpc_to_json(&u.data, &bins, &n_bins);
+        msgpack_unpacked_destroy(&u);
+    }
+    const char *sid = json_string_value(json_object_get(j, "sid"));
+    const char *pid = json_string_value(json_object_get(j, "pid"));
+    const json_t *rooms = json_object_get(j, "rooms");
+    if (sid && pid && strlen(sid) < sizeof s->sid && strlen(pid) < sizeof s->pid && json_is_array(rooms)) {
+        snprintf(s->sid, sizeof s->sid, "%s", sid);
+        snprintf(s->pid, sizeof s->pid, "%s", pid);
+        s->rooms = calloc(json_array_size(rooms) + 1, sizeof *s->rooms);
+        size_t i;
+        json_t *v;
+        if (s->rooms) {
+            rc = 0;
+            json_array_foreach(rooms, i, v) {
+                if (!json_is_string(v)) continue;
+                if (!(s->rooms[s->n_rooms] = strdup(json_string_value(v)))) rc = -1;
+                else s->n_rooms++;
+            }
+        }
+        json_t *data = json_object_get(j, "data");
+        s->data = json_is_object(data) ? json_incref(data) : json_object();
+    }
+    json_decref(j);
+    for (size_t i = 0; i < n_bins; i++) frame_unref(bins[i]);
+    free(bins);
+    free(buf);
+    return rc;
+}
+
+static void restore_page(restore_t *q);
+
+/* One XRANGE page: the namespace's recoverable BROADCASTs that reach the
+ * session, each with its entry id appended. */
+static void on_restore_page(redisAsyncContext *ac, void *r, void *priv) {
+    (void)ac;
+    redisReply *reply = r;
+    restore_t *q = priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || q->a->closing) {
+        restore_finish(q, 0);
+        return;
+    }
+    sio_nsp_t *nsp = q->c->nsp;
+    sio_session_t *s = &q->r->session;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        const char *id = e->element[0]->str;
+        if (!cmsg_offset_valid(id)) continue;
+        snprintf(q->offset, sizeof q->offset, "%s", id);
+        const redisReply *f = e->element[1];
+        const redisReply *uid = NULL, *ns = NULL, *type = NULL, *data = NULL;
+        for (size_t k = 0; k + 1 < f->elements; k += 2) {
+            const redisReply *name = f->element[k], *val = f->element[k + 1];
+            if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) continue;
+            if (strcmp(name->str, "uid") == 0) uid = val;
+            else if (strcmp(name->str, "nsp") == 0) ns = val;
+            else if (strcmp(name->str, "type") == 0) type = val;
+            else if (strcmp(name->str, "data") == 0) data = val;
+        }
+        if (!ns || !type || strcmp(ns->str, nsp->name) != 0 || strcmp(type->str, "3") != 0) continue;
+        cmsg_t m;
+        const char *why;
+        if (cmsg_decode_fields(&m, uid ? uid->str : NULL, uid ? (size_t)uid->len : 0, ns->str, (size_t)ns->len,
+                               type->str, (size_t)type->len, data ? data->str : NULL, data ? (size_t)data->len : 0,
+                               &why) < 0)
+            continue;
+        const json_t *packet = json_object_get(m.data, "packet");
+        const json_t *pdata = json_object_get(packet, "data");
+        cmsg_target_t tg = {0};
+        if (json_is_array(pdata) && json_array_size(pdata) &&
+            cmsg_target_from_opts(&tg, json_object_get(m.data, "opts")) == 0 && !tg.t.is_volatile &&
+            !json_object_get(packet, "id") &&
+            sio_session_includes(s->rooms, s->n_rooms, tg.t.rooms, tg.t.n_rooms, tg.t.except, tg.t.n_except)) {
+            json_t *with = json_copy((json_t *)pdata);
+            if (with && json_array_append_new(with, json_string(id)) == 0)
+                sio_restored_add_json(q->r, nsp, with, m.bins, m.n_bins);
+            json_decref(with);
+        }
+        cmsg_target_clear(&tg);
+        cmsg_clear(&m);
+    }
+    if (reply->elements == 0 || ++q->pages >= RESTORE_MAX_PAGES) {
+        restore_finish(q, 1);
+        return;
+    }
+    restore_page(q);
+}
+
+static void restore_page(restore_t *q) {
+    char next[48], count[16];
+    if (cmsg_offset_next(q->offset, next, sizeof next) < 0) {
+        restore_finish(q, 0);
+        return;
+    }
+    snprintf(count, sizeof count, "%u", q->a->st->o.read_count);
+    const char *argv[6] = {"XRANGE", q->c->stream, next, "+", "COUNT", count};
+    size_t lens[6] = {6, strlen(q->c->stream), strlen(next), 1, 5, strlen(count)};
+    if (adapter_command_cb(q->a, on_restore_page, q, 6, argv, lens) < 0) restore_finish(q, 0);
+}
+
+static void on_restore_getdel(redisAsyncContext *ac, void *r, void *priv) {
+    (void)ac;
+    redisReply *reply = r;
+    restore_t *q = priv;
+    q->got_session = 1;
+    if (reply && reply->type == REDIS_REPLY_STRING) q->raw_session = strndup(reply->str, (size_t)reply->len);
+}
+
+static void on_restore_offset(redisAsyncContext *ac, void *r, void *priv) {
+    (void)ac;
+    redisReply *reply = r;
+    restore_t *q = priv;
+    if (!reply || q->a->closing || !q->got_session || !q->raw_session || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements == 0) {
+        restore_finish(q, 0); /* session or offset not found */
+        return;
+    }
+    q->r = sio_restored_new();
+    if (!q->r || session_decode(q->raw_session, &q->r->session) < 0) {
+        log_limited("a session %s%s in Redis cannot be decoded: new session", q->a->st->o.session_key_prefix, "");
+        restore_finish(q, 0);
+        return;
+    }
+    restore_page(q);
+}
+
+static void op_restore_session(void *ud, sio_nsp_t *nsp, const char *pid, const char *offset, sio_restore_cb cb,
+                               void *cb_ud) {
+    adapter_t *a = ud;
+    nsp_chan_t *c = chan_of(a, nsp);
+    if (!c || !pid || !cmsg_offset_valid(offset) || strlen(pid) > 256) {
+        cb(cb_ud, NULL);
+        return;
+    }
+    restore_t *q = calloc(1, sizeof *q);
+    if (!q) {
+        cb(cb_ud, NULL);
+        return;
+    }
+    q->a = a;
+    q->c = c;
+    q->cb = cb;
+    q->cb_ud = cb_ud;
+    snprintf(q->offset, sizeof q->offset, "%s", offset);
+    sbuf_t key = SBUF_INIT;
+    sbuf_printf(&key, "%s%s", a->st->o.session_key_prefix, pid);
+    const char *gargv[2] = {"GETDEL", key.data};
+    size_t glens[2] = {6, key.len};
+    const char *xargv[4] = {"XRANGE", c->stream, offset, offset};
+    size_t xlens[4] = {6, strlen(c->stream), strlen(offset), strlen(offset)};
+    int rc = key.oom ? -1 : adapter_command_cb(a, on_restore_getdel, q, 2, gargv, glens);
+    sbuf_free(&key);
+    if (rc < 0) {
+        restore_finish(q, 0);
+        return;
+    }
+    /* pipelined behind GETDEL on the same connection: its callback runs
+     * first, and a dropped connection answers both with NULL */
+    redisAsyncCommandArgv(a->pub, on_restore_offset, q, 4, xargv, xlens);
+}
+
+static const sio_cluster_ops_t streams_ops = {
+    .publish = op_publish,
+    .forward = adapter_op_forward,
+    .node_id = adapter_op_node_id,
+    .publish_recoverable = op_publish_recoverable,
+    .persist_session = op_persist_session,
+    .restore_session = op_restore_session,
+};
+
+/* --------------------------------------------------------------- reading */
+
+static void xread(adapter_t *a);
+
+static void on_entry(adapter_t *a, const redisReply *e) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    const char *id = e->element[0]->str;
+    const redisReply *f = e->element[1];
+    const redisReply *uid = NULL, *ns = NULL, *type = NULL, *data = NULL;
+    for (size_t k = 0; k + 1 < f->elements; k += 2) {
+        const redisReply *name = f->element[k], *val = f->element[k + 1];
+        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) continue;
+        if (strcmp(name->str, "uid") == 0) uid = val;
+        else if (strcmp(name->str, "nsp") == 0) ns = val;
+        else if (strcmp(name->str, "type") == 0) type = val;
+        else if (strcmp(name->str, "data") == 0) data = val;
+    }
+    if (!ns || !ns->len) return; /* Node: entries without nsp are not messages */
+    a->stats.received++;
+    if (uid && (size_t)uid->len == strlen(a->uid) && memcmp(uid->str, a->uid, uid->len) == 0) return; /* ours */
+    nsp_chan_t *c = chan_by_name(a, ns->str, (size_t)ns->len);
+    if (!c) return; /* a namespace this node does not have */
+    cmsg_t m;
+    const char *why = NULL;
+    if (!type || cmsg_decode_fields(&m, uid ? uid->str : NULL, uid ? (size_t)uid->len : 0, ns->str,
+                                    (size_t)ns->len, type->str, (size_t)type->len, data ? data->str : NULL,
+                                    data ? (size_t)data->len : 0, &why) < 0) {
+        a->stats.ignored++;
+        log_limited("ignored stream entry %s: %s", id, why ? why : "no type");
+        return;
+    }
+    cmsg_handle(&a->st->node, c->nsp, &m, id);
+    cmsg_clear(&m);
+}
+
+static void read_retry_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    xread(arg);
+}
+
+static void on_xread(redisAsyncContext *ac, void *r, void *priv) {
+    (void)priv;
+    adapter_t *a = ac->data;
+    redisReply *reply = r;
+    if (!reply || !a || a->closing || ac != a->rd) return; /* gone: the reconnect starts reading again */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_limited("XREAD failed: %s%s", reply->str, "");
+        struct timeval tv = {READ_RETRY_MS / 1000, (READ_RETRY_MS % 1000) * 1000};
+        evtimer_add(a->st->read_retry, &tv);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *s = reply->element[i];
+            if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || s->element[0]->type != REDIS_REPLY_STRING ||
+                s->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            rstream_t *rs = NULL;
+            for (size_t k = 0; k < a->st->n_rs; k++)
+                if (strcmp(a->st->rs[k].name, s->element[0]->str) == 0) rs = &a->st->rs[k];
+            if (!rs) continue;
+            const redisReply *entries = s->element[1];
+            for (size_t k = 0; k < entries->elements; k++) {
+                const redisReply *e = entries->element[k];
+                if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1 && e->element[0]->type == REDIS_REPLY_STRING &&
+                    cmsg_offset_valid(e->element[0]->str))
+                    snprintf(rs->last, sizeof rs->last, "%s", e->element[0]->str);
+                on_entry(a, e);
+                if (a->closing || ac != a->rd) return;
+            }
+        }
+    }
+    xread(a);
+}
+
+static void xread(adapter_t *a) {
+    streams_t *st = a->st;
+    if (!a->rd || !a->rd_up || a->closing) return;
+    size_t n = 6 + 2 * st->n_rs;
+    const char **argv = calloc(n, sizeof *argv);
+    size_t *lens = calloc(n, sizeof *lens);
+    char count[16], block[16];
+    if (!argv || !lens) goto out;
+    snprintf(count, sizeof count, "%u", st->o.read_count);
+    snprintf(block, sizeof block, "%u", st->o.block_ms);
+    argv[0] = "XREAD", argv[1] = "COUNT", argv[2] = count, argv[3] = "BLOCK", argv[4] = block, argv[5] = "STREAMS";
+    for (size_t i = 0; i < st->n_rs; i++) {
+        argv[6 + i] = st->rs[i].name;
+        argv[6 + st->n_rs + i] = st->rs[i].last;
+    }
+    for (size_t i = 0; i < n; i++) lens[i] = strlen(argv[i]);
+    redisAsyncCommandArgv(a->rd, on_xread, NULL, (int)n, argv, lens);
+out:
+    free(argv);
+    free(lens);
+}
+
+static void on_last_id(redisAsyncContext *ac, void *r, void *priv) {
+    adapter_t *a = ac->data;
+    redisReply *reply = r;
+    rstream_t *rs = priv;
+    if (!reply || !a || a->closing || ac != a->rd) return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
+        reply->element[0]->elements >= 1 && reply->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+        cmsg_offset_valid(reply->element[0]->element[0]->str))
+        snprintf(rs->last, sizeof rs->last, "%s", reply->element[0]->element[0]->str);
+    else
+        snprintf(rs->last, sizeof rs->last, "0-0"); /* empty or no stream yet */
+    if (a->st->init_pending && --a->st->init_pending == 0) xread(a);
+}
+
+void streams_reader_up(adapter_t *a) {
+    streams_t *st = a->st;
+    st->init_pending = 0;
+    for (size_t i = 0; i < st->n_rs; i++) {
+        if (st->rs[i].last[0]) continue;
+        st->init_pending++;
+        const char *argv[6] = {"XREVRANGE", st->rs[i].name, "+", "-", "COUNT", "1"};
+        size_t lens[6] = {9, strlen(st->rs[i].name), 1, 1, 5, 1};
+        redisAsyncCommandArgv(a->rd, on_last_id, &st->rs[i], 6, argv, lens);
+    }
+    if (st->init_pending == 0) xread(a);
+}
+
+/* ---------------------------------------------------------------- pub/sub */
+
+void streams_on_message(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len) {
+    unsigned char b = len ? (unsigned char)msg[0] : 0;
+    if (!((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf)) return; /* not a map: an emitter's array */
+    cmsg_t m;
+    const char *why;
+    if (cmsg_decode_msgpack(&m, msg, len, &why) < 0) {
+        a->stats.ignored++;
+        log_limited("ignored a message on %s: %s", c->bcast, why);
+        return;
+    }
+    if (!(m.uid && strcmp(m.uid, a->uid) == 0) && m.nsp && strcmp(m.nsp, c->nsp->name) == 0)
+        cmsg_handle(&a->st->node, c->nsp, &m, NULL);
+    cmsg_clear(&m);
+}
+
+void streams_subscribe(adapter_t *a, void (*cb)(struct redisAsyncContext *, void *, void *)) {
+    for (size_t i = 0; i < a->n_chans; i++) {
+        nsp_chan_t *c = &a->chans[i];
+        /* the public channel (counted by Node's serverCount: NUMSUB), this
+         * node's responses, the classic request channel (sio-admin) */
+        const char *argv[4] = {"SUBSCRIBE", c->bcast, c->own, c->req};
+        size_t lens[4] = {9, c->bcast_len, strlen(c->own), strlen(c->req)};
+        redisAsyncCommandArgv(a->sub, cb, NULL, 4, argv, lens);
+        /* emitter room broadcasts: <prefix>#<nsp>#<room># */
+        sbuf_t pat = SBUF_INIT;
+        sbuf_append(&pat, c->bcast, c->bcast_len);
+        sbuf_putc(&pat, '*');
+        const char *pargv[2] = {"PSUBSCRIBE", pat.data};
+        size_t plens[2] = {10, pat.len};
+        redisAsyncCommandArgv(a->sub, cb, NULL, 2, pargv, plens);
+        sbuf_free(&pat);
+    }
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static char *dup_or(const char *s, const char *def) { return strdup(s && *s ? s : def); }
+
+int streams_init(adapter_t *a, const adapter_streams_options_t *o, char *err, size_t errlen) {
+    streams_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    a->st = st;
+    st->o = *o;
+    st->o.stream_name = dup_or(o->stream_name, "socket.io");
+    st->o.session_key_prefix = dup_or(o->session_key_prefix, "sio:session:");
+    st->o.channel_prefix = dup_or(o->channel_prefix, "socket.io");
+    if (!st->o.stream_count) st->o.stream_count = 1;
+    if (!st->o.max_len) st->o.max_len = 10000;
+    if (!st->o.read_count) st->o.read_count = 100;
+    if (!st->o.block_ms) st->o.block_ms = 5000;
+    snprintf(st->max_len, sizeof st->max_len, "%u", st->o.max_len);
+    st->node.uid = a->uid;
+    st->node.tx = &streams_tx;
+    st->node.tx_ud = a;
+    st->node.ack_timeout_ms = a->requests_timeout_ms;
+    st->read_retry = evtimer_new(a->base, read_retry_cb, a);
+    st->rs = calloc(a->n_chans ? a->n_chans : 1, sizeof *st->rs);
+    if (!st->rs || !st->read_retry) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < a->n_chans; i++) {
+        nsp_chan_t *c = &a->chans[i];
+        sbuf_t b = SBUF_INIT;
+        sbuf_printf(&b, "%s%s#", c->bcast, a->uid);
+        c->own = sbuf_take(&b, NULL);
+        if (st->o.stream_count == 1) {
+            sbuf_puts(&b, st->o.stream_name);
+        } else {
+            /* JS: hashCode(nsp) % streamCount keeps the sign (Node can
+             * name a stream "socket.io--1"): so does C's % */
+            int h = streams_hash(c->nsp->name) % (int)st->o.stream_count;
+            sbuf_printf(&b, "%s-%d", st->o.stream_name, h);
+        }
+        c->stream = sbuf_take(&b, NULL);
+        if (!c->own || !c->stream) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        int seen = 0;
+        for (size_t k = 0; k < st->n_rs; k++)
+            if (strcmp(st->rs[k].name, c->stream) == 0) seen = 1;
+        if (!seen) st->rs[st->n_rs++].name = strdup(c->stream);
+    }
+    sio_server_set_cluster(a->srv, &streams_ops, a);
+    return 0;
+}
+
+void streams_free(adapter_t *a) {
+    streams_t *st = a->st;
+    if (!st) return;
+    for (size_t i = 0; i < a->n_chans; i++) {
+        free(a->chans[i].own);
+        free(a->chans[i].stream);
+    }
+    for (size_t i = 0; i < st->n_rs; i++) free(st->rs[i].name);
+    free(st->rs);
+    if (st->read_retry) event_free(st->read_retry);
+    free((char *)st->o.stream_name);
+    free((char *)st->o.session_key_prefix);
+    free((char *)st->o.channel_prefix);
+    free(st);
+    a->st = NULL;
+}
