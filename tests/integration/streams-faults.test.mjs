@@ -1,0 +1,94 @@
+// redis.mode "streams" under faults, and with @socket.io/redis-emitter:
+//  - Redis killed and restarted: brokers report not ready, local delivery goes
+//    on, writes are buffered, and the stream read resumes from the last id it
+//    saw: what Node servers and brokers add after the restart reaches every
+//    client once, in order; nothing crashes;
+//  - emitter broadcasts (classic [uid, packet, opts] on the classic channels)
+//    reach every broker client exactly once.
+import { describe, test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { Emitter } from "@socket.io/redis-emitter";
+import {
+  startStreamsCluster, connectAll, expectDelivery, record, eventually, assertAlive, readyz, waitReadyz,
+  redisClient, closeRedisClient, sleep, closeAll, joinRoom,
+} from "./fixtures/streams-cluster.mjs";
+
+describe("streams mode: Redis restart", () => {
+  let h, node, b1, b2;
+  before(async () => {
+    h = await startStreamsCluster({ nodes: 2, nodeServer: {} });
+    ({ nodeServer: node, b1, b2 } = h);
+  });
+  afterEach(() => {
+    closeAll();
+    for (const b of [b1, b2]) if (b) assertAlive(b);
+  });
+  after(async () => { await h?.stop(); });
+
+  test("Redis killed and restarted: no crash, local delivery on, the stream read resumes without gap or duplicate", { timeout: 60000 }, async () => {
+    const c = await connectAll({ a1: [b1], a2: [b1], c1: [b2], n1: [node] });
+    const rec = Object.fromEntries(Object.entries(c).map(([k, s]) => [k, record(s, "all-msg")]));
+    await expectDelivery(Object.values(c), [], "all-msg", () => node.call("emit", { event: "all-msg", args: ["pre"] }));
+
+    await h.redis.kill("SIGKILL");
+    await eventually(async () => (await readyz(b1)) === 503 && (await readyz(b2)) === 503, { ms: 10000, what: "/readyz 503 while Redis is down" });
+    // local delivery goes on; the XADD waits in the outage buffer
+    c.a1.emit("to-all", "during");
+    await eventually(() => rec.a2.list.some((a) => a[0] === "during"), { what: "local delivery while Redis is down" });
+
+    await h.redis.restart();
+    // Node writes as soon as its client is back, while the brokers may still
+    // be reconnecting: these entries must not be skipped
+    for (let i = 1; i <= 5; i++) await node.call("emit", { event: "all-msg", args: [`r${i}`] });
+    await waitReadyz(b1, 200, 20000);
+    await waitReadyz(b2, 200, 20000);
+    for (let i = 6; i <= 8; i++) await node.call("emit", { event: "all-msg", args: [`r${i}`] });
+    const want = ["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"];
+    for (const k of ["a1", "a2", "c1"]) {
+      await eventually(() => rec[k].list.filter((a) => /^r\d$/.test(a[0])).length >= want.length,
+        { ms: 15000, what: `${k}: ${JSON.stringify(rec[k].list)}` });
+    }
+    await sleep(500);
+    for (const k of ["a1", "a2", "c1"]) {
+      assert.deepEqual(rec[k].list.filter((a) => /^r\d$/.test(a[0])).map((a) => a[0]), want, `${k}: every entry once, in order`);
+    }
+    // the buffered broadcast went out on reconnect: the other nodes got it, its own node once
+    await eventually(() => rec.c1.list.some((a) => a[0] === "during") && rec.n1.list.some((a) => a[0] === "during"),
+      { ms: 10000, what: "buffered broadcast delivered after the restart" });
+    await sleep(300);
+    for (const k of ["a1", "a2", "c1", "n1"]) {
+      assert.equal(rec[k].list.filter((a) => a[0] === "during").length, 1, `${k} got "during" once`);
+    }
+    // and broker → everyone works again
+    await expectDelivery(Object.values(c), [], "all-msg", () => c.c1.emit("to-all", "post"));
+  });
+});
+
+describe("streams mode: @socket.io/redis-emitter", () => {
+  let h, b1, b2, pub, emitter;
+  before(async () => {
+    h = await startStreamsCluster({ nodes: 2, nodeServer: false });
+    ({ b1, b2 } = h);
+    pub = await redisClient(h.redis.url);
+    emitter = new Emitter(pub);
+  });
+  afterEach(() => {
+    closeAll();
+    for (const b of [b1, b2]) if (b) assertAlive(b);
+  });
+  after(async () => {
+    await closeRedisClient(pub);
+    await h?.stop();
+  });
+
+  test("emitter broadcasts reach every broker client exactly once (all, room, except, namespace)", { timeout: 20000 }, async () => {
+    const c = await connectAll({ a1: [b1, { auth: { room: "e-room" } }], a2: [b1], c1: [b2, { auth: { room: "e-room" } }], c2: [b2] });
+    const got = await expectDelivery(Object.values(c), [], "e-all", () => emitter.emit("e-all", 1, { x: "y" }), { quiet: 600 });
+    for (const [name, [args]] of got) assert.deepEqual(args, [1, { x: "y" }], name);
+    await expectDelivery([c.a1, c.c1], [c.a2, c.c2], "e-room", () => emitter.to("e-room").emit("e-room", Buffer.from([1, 2])), { quiet: 600 });
+    await expectDelivery([c.a2, c.c2], [c.a1, c.c1], "e-except", () => emitter.except("e-room").emit("e-except"), { quiet: 600 });
+    const d = await connectAll({ x1: [b1, { namespace: "/custom" }], x2: [b2, { namespace: "/custom" }] });
+    await joinRoom(d.x2, "e-c");
+    await expectDelivery([d.x2], [d.x1, c.a1, c.c1], "e-custom", () => emitter.of("/custom").to("e-c").emit("e-custom"), { quiet: 600 });
+  });
+});
