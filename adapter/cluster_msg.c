@@ -134,7 +134,7 @@ int cmsg_data_is_binary(const cmsg_t *m) {
  * makes of a Buffer: {"type":"Buffer","data":[bytes]}. */
 static json_t *buffers_as_json(const json_t *v, sio_bin_t *const *bins, size_t n_bins) {
     size_t num;
-    if (json_is_object(v) && sio_placeholder_num(v, &num) == 0) {
+    if (json_is_object(v) && sio_placeholder_num(v, &num)) {
         if (num >= n_bins) return NULL;
         json_t *bytes = json_array();
         for (size_t i = 0; i < bins[num]->len; i++)
