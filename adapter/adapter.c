@@ -490,11 +490,8 @@ static void on_sub_message(redisAsyncContext *ac, void *r, void *priv) {
                 return;
             }
             unsigned char b = msg->len ? (unsigned char)msg->str[0] : 0;
-            if ((b >= 0x90 && b <= 0x9f) || b == 0xdc || b == 0xdd) {
-                size_t room_len = chl - c->bcast_len;
-                if (room_len && channel[chl - 1] == '#') room_len--;
-                adapter_on_classic_broadcast(a, c, channel + c->bcast_len, room_len, msg->str, (size_t)msg->len);
-            }
+            if ((b >= 0x90 && b <= 0x9f) || b == 0xdc || b == 0xdd)
+                streams_on_emitter(a, c, msg->str, (size_t)msg->len);
             return;
         }
         return;

@@ -98,6 +98,8 @@ void streams_free(adapter_t *a);
 void streams_subscribe(adapter_t *a, void (*cb)(struct redisAsyncContext *, void *, void *));
 /* A pub/sub message on c's public or own channel. */
 void streams_on_message(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len);
+/* A classic [uid, packet, opts] array on one of c's channels (an emitter). */
+void streams_on_emitter(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len);
 /* The reader connection answered: (re)start reading the streams. */
 void streams_reader_up(adapter_t *a);
 /* The namespace → stream hash of the Node adapter (hashCode % count). */

@@ -335,6 +335,59 @@ int cmsg_offset_next(const char *offset, char *out, size_t outlen) {
     return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
+/* ------------------------------------------------------------- node list */
+
+void cmsg_nodes_seen(cmsg_nodes_t *t, const char *uid, uint64_t now_ms) {
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].uid, uid) == 0) {
+            t->v[i].seen_ms = now_ms;
+            return;
+        }
+    if (t->n >= CMSG_MAX_PEERS) return;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        cmsg_peer_t *v = realloc(t->v, cap * sizeof *v);
+        if (!v) return;
+        t->v = v;
+        t->cap = cap;
+    }
+    char *copy = strdup(uid);
+    if (!copy) return;
+    t->v[t->n++] = (cmsg_peer_t){copy, now_ms};
+}
+
+static void peer_drop(cmsg_nodes_t *t, size_t i) {
+    free(t->v[i].uid);
+    t->v[i] = t->v[--t->n];
+}
+
+void cmsg_nodes_remove(cmsg_nodes_t *t, const char *uid) {
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].uid, uid) == 0) {
+            peer_drop(t, i);
+            return;
+        }
+}
+
+void cmsg_nodes_expire(cmsg_nodes_t *t, uint64_t now_ms, uint64_t timeout_ms) {
+    for (size_t i = 0; i < t->n;) {
+        if (now_ms - t->v[i].seen_ms > timeout_ms) peer_drop(t, i);
+        else i++;
+    }
+}
+
+int cmsg_nodes_lowest(const cmsg_nodes_t *t, const char *uid) {
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].uid, uid) < 0) return 0;
+    return 1;
+}
+
+void cmsg_nodes_free(cmsg_nodes_t *t) {
+    for (size_t i = 0; i < t->n; i++) free(t->v[i].uid);
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
 /* --------------------------------------------------------------- handlers */
 
 static void respond(cmsg_node_t *n, sio_nsp_t *nsp, const cmsg_t *req, int type, json_t *data,

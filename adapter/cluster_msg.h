@@ -128,6 +128,31 @@ typedef struct cmsg_target {
 int cmsg_target_from_opts(cmsg_target_t *tg, const json_t *opts);
 void cmsg_target_clear(cmsg_target_t *tg);
 
+/* ----------------------------------------------------------- the node list
+ *
+ * ClusterAdapterWithHeartbeat's nodesMap: the uids heard from (heartbeats)
+ * with the time last heard, expired after heartbeatTimeout.  Bounded: a
+ * flood of made-up uids keeps at most CMSG_MAX_PEERS of them. */
+#define CMSG_MAX_PEERS 1024
+
+typedef struct cmsg_peer {
+    char *uid;
+    uint64_t seen_ms;
+} cmsg_peer_t;
+
+typedef struct cmsg_nodes {
+    cmsg_peer_t *v;
+    size_t n, cap;
+} cmsg_nodes_t;
+
+void cmsg_nodes_seen(cmsg_nodes_t *t, const char *uid, uint64_t now_ms);
+void cmsg_nodes_remove(cmsg_nodes_t *t, const char *uid);
+/* Forgets the peers not heard from for more than timeout_ms. */
+void cmsg_nodes_expire(cmsg_nodes_t *t, uint64_t now_ms, uint64_t timeout_ms);
+/* 1 when uid sorts (strcmp) before every peer in the list. */
+int cmsg_nodes_lowest(const cmsg_nodes_t *t, const char *uid);
+void cmsg_nodes_free(cmsg_nodes_t *t);
+
 /* socket.io's recovery offsets of a Redis stream: "<ms>-<seq>". */
 int cmsg_offset_valid(const char *offset);
 /* The id right after offset (Node's nextOffset: seq + 1), into out. */

@@ -60,6 +60,10 @@
 
 #define RESTORE_MAX_PAGES 100 /* Node's RESTORE_SESSION_MAX_XRANGE_CALLS */
 #define READ_RETRY_MS 1000    /* after an XREAD error (not a disconnect) */
+#define TICK_MS 200           /* heartbeats, node expiry, emitter fallbacks */
+#define EMIT_FALLBACK_MS 2000 /* an emitter broadcast not back from the stream by then is delivered directly */
+#define EMIT_MAX_PENDING 10000
+#define EMIT_SEEN_MS 10000
 
 /* One stream this node reads. */
 typedef struct rstream {
@@ -67,15 +71,42 @@ typedef struct rstream {
     char last[48];   /* last id read; "" until known */
 } rstream_t;
 
+/* An emitter broadcast a non-writer node waits to read back from the
+ * stream (or, once seen there first, the stream data to skip). */
+typedef struct emitted {
+    char *key;                    /* the stream entry's data field */
+    size_t key_len;
+    cmsg_t m;                     /* delivered directly if the stream does not bring it */
+    uint64_t at_ms;               /* deadline (pending) or expiry (seen) */
+    struct emitted *next;
+} emitted_t;
+
+typedef struct emit_list {
+    emitted_t *head, **tail;
+    size_t n;
+} emit_list_t;
+
+/* Per namespace: the brokers heard from, and the emitter bookkeeping. */
+typedef struct chan_state {
+    cmsg_nodes_t nodes;
+    emit_list_t pending, seen;
+} chan_state_t;
+
 struct streams {
     adapter_streams_options_t o;  /* strings owned */
     cmsg_node_t node;
+    chan_state_t *cs;             /* one per a->chans entry */
+    struct event *tick;
+    uint64_t last_heartbeat_ms;
     rstream_t *rs;
     size_t n_rs;
     size_t init_pending;          /* XREVRANGEs in flight before the first XREAD */
     struct event *read_retry;
     char max_len[16];
 };
+
+static void publish_control(adapter_t *a, nsp_chan_t *c, int type);
+static void emitter_entry_seen(adapter_t *a, nsp_chan_t *c, const char *data, size_t len);
 
 static void log_limited(const char *fmt, const char *a1, const char *a2) {
     static time_t last;
@@ -110,6 +141,12 @@ int streams_hash(const char *name) {
     return (int32_t)h;
 }
 
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static nsp_chan_t *chan_by_name(adapter_t *a, const char *name, size_t len) {
     for (size_t i = 0; i < a->n_chans; i++) {
         const char *n = a->chans[i].nsp->name;
@@ -129,6 +166,7 @@ static nsp_chan_t *chan_of(adapter_t *a, const sio_nsp_t *nsp) {
 /* XADD argv for m on c's stream; strings kept in *data. */
 static int xadd_argv(adapter_t *a, nsp_chan_t *c, const cmsg_t *m, sbuf_t *data, char *type, const char **argv,
                      size_t *lens) {
+    const char *uid = m->uid ? m->uid : a->uid;
     streams_t *st = a->st;
     if (cmsg_encode_data(m, st->o.only_plaintext, data) < 0) return -1;
     snprintf(type, 8, "%d", m->type);
@@ -141,7 +179,7 @@ static int xadd_argv(adapter_t *a, nsp_chan_t *c, const cmsg_t *m, sbuf_t *data,
     ARG(st->max_len, strlen(st->max_len));
     ARG("*", 1);
     ARG("uid", 3);
-    ARG(a->uid, strlen(a->uid));
+    ARG(uid, strlen(uid));
     ARG("nsp", 3);
     ARG(c->nsp->name, strlen(c->nsp->name));
     ARG("type", 4);
@@ -551,6 +589,8 @@ static void on_entry(adapter_t *a, const redisReply *e) {
         log_limited("ignored stream entry %s: %s", id, why ? why : "no type");
         return;
     }
+    if (m.type == CMSG_BROADCAST && m.uid && strcmp(m.uid, CMSG_EMITTER_UID) == 0 && data)
+        emitter_entry_seen(a, c, data->str, (size_t)data->len);
     cmsg_handle(&a->st->node, c->nsp, &m, id);
     cmsg_clear(&m);
 }
@@ -634,6 +674,7 @@ static void on_last_id(redisAsyncContext *ac, void *r, void *priv) {
 
 void streams_reader_up(adapter_t *a) {
     streams_t *st = a->st;
+    for (size_t i = 0; i < a->n_chans; i++) publish_control(a, &a->chans[i], CMSG_INITIAL_HEARTBEAT);
     st->init_pending = 0;
     for (size_t i = 0; i < st->n_rs; i++) {
         if (st->rs[i].last[0]) continue;
@@ -643,6 +684,279 @@ void streams_reader_up(adapter_t *a) {
         redisAsyncCommandArgv(a->rd, on_last_id, &st->rs[i], 6, argv, lens);
     }
     if (st->init_pending == 0) xread(a);
+}
+
+/* ------------------------------------------- heartbeats and emitter writer
+ *
+ * @socket.io/redis-emitter publishes classic [uid, packet, opts] arrays
+ * that every node receives on pub/sub.  Delivered there, they would carry
+ * no offset and could not be recovered; so one broker per namespace, the
+ * writer, appends each to the stream as a BROADCAST of uid "emitter", and
+ * every node (Node servers included) delivers it from the stream with its
+ * entry id as offset, once.  The writer is the broker with the lowest uid
+ * among those whose heartbeats (ClusterAdapterWithHeartbeat's
+ * INITIAL_HEARTBEAT / HEARTBEAT / ADAPTER_CLOSE, msgpack on the public
+ * channel) were heard within heartbeatTimeout.
+ *
+ * A non-writer keeps each emitter broadcast it receives for
+ * EMIT_FALLBACK_MS, and forgets it when the stream brings it back; if the
+ * stream does not (the writer died and the others have not yet expired
+ * it), it delivers it directly, without offset: late, not lost.  Seen on
+ * the stream first (pub/sub slower than the XADD), it is skipped when it
+ * arrives on pub/sub.  Matching is by the entry's data field, which every
+ * broker encodes the same way from the same message. */
+
+static void emit_list_push(emit_list_t *l, emitted_t *e) {
+    if (!l->tail) l->tail = &l->head;
+    *l->tail = e;
+    l->tail = &e->next;
+    l->n++;
+}
+
+static void emitted_free(emitted_t *e) {
+    free(e->key);
+    cmsg_clear(&e->m);
+    free(e);
+}
+
+/* Unlinks and returns the first entry whose key is key, or NULL. */
+static emitted_t *emit_list_take(emit_list_t *l, const char *key, size_t len) {
+    for (emitted_t **pp = &l->head; *pp; pp = &(*pp)->next) {
+        emitted_t *e = *pp;
+        if (e->key_len == len && memcmp(e->key, key, len) == 0) {
+            *pp = e->next;
+            if (l->tail == &e->next) l->tail = pp;
+            l->n--;
+            e->next = NULL;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static emitted_t *emit_list_pop(emit_list_t *l) {
+    emitted_t *e = l->head;
+    if (!e) return NULL;
+    l->head = e->next;
+    if (!l->head) l->tail = &l->head;
+    l->n--;
+    e->next = NULL;
+    return e;
+}
+
+static void emit_list_clear(emit_list_t *l) {
+    emitted_t *e;
+    while ((e = emit_list_pop(l))) emitted_free(e);
+}
+
+static void publish_control(adapter_t *a, nsp_chan_t *c, int type) {
+    cmsg_t m = {.uid = a->uid, .nsp = c->nsp->name, .type = type};
+    sbuf_t msg = SBUF_INIT;
+    if (cmsg_encode_msgpack(&m, &msg) == 0) adapter_publish(a, c->bcast, c->bcast_len, msg.data, msg.len);
+    sbuf_free(&msg);
+}
+
+static int is_writer(adapter_t *a, size_t ci) {
+    chan_state_t *cs = &a->st->cs[ci];
+    cmsg_nodes_expire(&cs->nodes, now_ms(), a->st->o.heartbeat_timeout_ms);
+    return cmsg_nodes_lowest(&cs->nodes, a->uid);
+}
+
+/* An emitter's direct delivery (no offset): the fallback. */
+static void emit_deliver_direct(adapter_t *a, nsp_chan_t *c, emitted_t *e) {
+    static time_t last;
+    time_t now = time(NULL);
+    if (now != last) {
+        last = now;
+        log_warn("streams", "an emitter broadcast in %s did not come back from the stream within %d ms (writer "
+                 "gone?): delivered here without offset", c->nsp->name, EMIT_FALLBACK_MS);
+    }
+    cmsg_handle(&a->st->node, c->nsp, &e->m, NULL);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    adapter_t *a = arg;
+    streams_t *st = a->st;
+    uint64_t now = now_ms();
+    int beat = now - st->last_heartbeat_ms >= st->o.heartbeat_interval_ms;
+    if (beat) st->last_heartbeat_ms = now;
+    for (size_t i = 0; i < a->n_chans; i++) {
+        nsp_chan_t *c = &a->chans[i];
+        chan_state_t *cs = &st->cs[i];
+        if (beat) {
+            cmsg_nodes_expire(&cs->nodes, now, st->o.heartbeat_timeout_ms);
+            publish_control(a, c, CMSG_HEARTBEAT);
+        }
+        while (cs->pending.head && cs->pending.head->at_ms <= now) {
+            emitted_t *e = emit_list_pop(&cs->pending);
+            emit_deliver_direct(a, c, e);
+            emitted_free(e);
+        }
+        while (cs->seen.head && cs->seen.head->at_ms <= now) emitted_free(emit_list_pop(&cs->seen));
+    }
+}
+
+/* A node's heartbeat traffic (types 1, 2, 13). */
+static void on_control(adapter_t *a, size_t ci, const cmsg_t *m) {
+    chan_state_t *cs = &a->st->cs[ci];
+    if (!m->uid || strcmp(m->uid, CMSG_EMITTER_UID) == 0) return;
+    if (m->type == CMSG_ADAPTER_CLOSE) {
+        cmsg_nodes_remove(&cs->nodes, m->uid);
+        return;
+    }
+    cmsg_nodes_seen(&cs->nodes, m->uid, now_ms());
+    if (m->type == CMSG_INITIAL_HEARTBEAT) publish_control(a, &a->chans[ci], CMSG_HEARTBEAT);
+}
+
+static void names_json_from_mp(json_t *arr, const msgpack_object *o) {
+    if (!o || o->type != MSGPACK_OBJECT_ARRAY) return;
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *x = &o->via.array.ptr[i];
+        if (x->type == MSGPACK_OBJECT_STR) {
+            json_array_append_new(arr, json_stringn(x->via.str.ptr, x->via.str.size));
+        } else if (x->type == MSGPACK_OBJECT_POSITIVE_INTEGER || x->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+            char tmp[32];
+            if (x->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)x->via.u64);
+            else
+                snprintf(tmp, sizeof tmp, "%lld", (long long)x->via.i64);
+            json_array_append_new(arr, json_string(tmp));
+        }
+    }
+}
+
+static const msgpack_object *mp_key(const msgpack_object *map, const char *key) {
+    if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl && memcmp(k->via.str.ptr, key, kl) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+/* An emitter's [uid, packet, opts] as the ClusterAdapter BROADCAST the
+ * writer appends: uid "emitter".  Returns 0 with *m filled, or -1. */
+static int emitter_message(const nsp_chan_t *c, const char *msg, size_t len, cmsg_t *m, const char **why) {
+    memset(m, 0, sizeof *m);
+    msgpack_unpacked u;
+    int rc = -1;
+    *why = NULL;
+    if (mpc_unpack_untrusted(&u, msg, len) < 0) {
+        *why = "not msgpack";
+        goto out;
+    }
+    const msgpack_object *root = &u.data;
+    if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 3) {
+        *why = "not [uid, packet, opts]";
+        goto out;
+    }
+    const msgpack_object *packet = &root->via.array.ptr[1], *opts = &root->via.array.ptr[2];
+    const msgpack_object *pnsp = mp_key(packet, "nsp"), *data = mp_key(packet, "data");
+    if (!data || data->type != MSGPACK_OBJECT_ARRAY || data->via.array.size == 0 || opts->type != MSGPACK_OBJECT_MAP) {
+        *why = "packet without a data array, or opts not a map";
+        goto out;
+    }
+    const char *name = c->nsp->name;
+    if (pnsp ? pnsp->type != MSGPACK_OBJECT_STR || pnsp->via.str.size != strlen(name) ||
+                   memcmp(pnsp->via.str.ptr, name, pnsp->via.str.size) != 0
+             : strcmp(name, "/") != 0)
+        goto out; /* another namespace: not an error */
+    json_t *jdata = mpc_to_json(data, &m->bins, &m->n_bins);
+    const msgpack_object *flags = mp_key(opts, "flags");
+    json_t *jflags = flags && flags->type == MSGPACK_OBJECT_MAP ? mpc_to_json(flags, &m->bins, &m->n_bins) : NULL;
+    json_t *rooms = json_array(), *except = json_array();
+    names_json_from_mp(rooms, mp_key(opts, "rooms"));
+    names_json_from_mp(except, mp_key(opts, "except"));
+    if (!jdata) {
+        json_decref(jflags);
+        json_decref(rooms);
+        json_decref(except);
+        *why = "packet data cannot be decoded";
+        goto out;
+    }
+    m->data = json_pack("{s:{s:i,s:o,s:s},s:{s:o,s:o,s:o}}", "packet", "type", 2, "data", jdata, "nsp", name, "opts",
+                        "rooms", rooms, "except", except, "flags", jflags ? jflags : json_object());
+    m->uid = strdup(CMSG_EMITTER_UID);
+    m->nsp = strdup(name);
+    m->type = CMSG_BROADCAST;
+    if (m->data && m->uid && m->nsp) rc = 0;
+    else *why = "out of memory";
+out:
+    msgpack_unpacked_destroy(&u);
+    if (rc < 0) cmsg_clear(m);
+    return rc;
+}
+
+void streams_on_emitter(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len) {
+    streams_t *st = a->st;
+    size_t ci = (size_t)(c - a->chans);
+    emitted_t *e = calloc(1, sizeof *e);
+    const char *why = NULL;
+    if (!e) return;
+    if (emitter_message(c, msg, len, &e->m, &why) < 0) {
+        if (why) {
+            a->stats.ignored++;
+            log_limited("ignored an emitter broadcast on %s: %s", c->bcast, why);
+        }
+        free(e);
+        return;
+    }
+    sio_metrics.broadcasts_received++;
+    if (is_writer(a, ci)) {
+        xadd(a, c, &e->m);
+        emitted_free(e);
+        return;
+    }
+    sbuf_t key = SBUF_INIT;
+    if (cmsg_encode_data(&e->m, st->o.only_plaintext, &key) < 0) {
+        sbuf_free(&key);
+        emitted_free(e);
+        return;
+    }
+    chan_state_t *cs = &st->cs[ci];
+    emitted_t *seen = emit_list_take(&cs->seen, key.data, key.len);
+    if (seen) { /* the stream was faster: already delivered */
+        emitted_free(seen);
+        sbuf_free(&key);
+        emitted_free(e);
+        return;
+    }
+    e->key = sbuf_take(&key, &e->key_len);
+    e->at_ms = now_ms() + EMIT_FALLBACK_MS;
+    if (cs->pending.n >= EMIT_MAX_PENDING) { /* no writer for a long while: do not grow */
+        emit_deliver_direct(a, c, e);
+        emitted_free(e);
+        return;
+    }
+    emit_list_push(&cs->pending, e);
+}
+
+/* A stream entry of uid "emitter" (data field data): the broadcast a
+ * non-writer was waiting for, or one to skip when pub/sub brings it. */
+static void emitter_entry_seen(adapter_t *a, nsp_chan_t *c, const char *data, size_t len) {
+    size_t ci = (size_t)(c - a->chans);
+    chan_state_t *cs = &a->st->cs[ci];
+    emitted_t *e = emit_list_take(&cs->pending, data, len);
+    if (e) {
+        emitted_free(e);
+        return;
+    }
+    if (is_writer(a, ci)) return;
+    e = calloc(1, sizeof *e);
+    if (!e || !(e->key = malloc(len + 1))) {
+        free(e);
+        return;
+    }
+    memcpy(e->key, data, len);
+    e->key[len] = '\0';
+    e->key_len = len;
+    e->at_ms = now_ms() + EMIT_SEEN_MS;
+    if (cs->seen.n >= EMIT_MAX_PENDING) emitted_free(emit_list_pop(&cs->seen));
+    emit_list_push(&cs->seen, e);
 }
 
 /* ---------------------------------------------------------------- pub/sub */
@@ -657,8 +971,12 @@ void streams_on_message(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len
         log_limited("ignored a message on %s: %s", c->bcast, why);
         return;
     }
-    if (!(m.uid && strcmp(m.uid, a->uid) == 0) && m.nsp && strcmp(m.nsp, c->nsp->name) == 0)
-        cmsg_handle(&a->st->node, c->nsp, &m, NULL);
+    if (!(m.uid && strcmp(m.uid, a->uid) == 0) && m.nsp && strcmp(m.nsp, c->nsp->name) == 0) {
+        if (m.type == CMSG_INITIAL_HEARTBEAT || m.type == CMSG_HEARTBEAT || m.type == CMSG_ADAPTER_CLOSE)
+            on_control(a, (size_t)(c - a->chans), &m);
+        else
+            cmsg_handle(&a->st->node, c->nsp, &m, NULL);
+    }
     cmsg_clear(&m);
 }
 
@@ -705,9 +1023,14 @@ int streams_init(adapter_t *a, const adapter_streams_options_t *o, char *err, si
     st->node.tx = &streams_tx;
     st->node.tx_ud = a;
     st->node.ack_timeout_ms = a->requests_timeout_ms;
+    if (!st->o.heartbeat_interval_ms) st->o.heartbeat_interval_ms = 5000;
+    if (!st->o.heartbeat_timeout_ms) st->o.heartbeat_timeout_ms = 10000;
     st->read_retry = evtimer_new(a->base, read_retry_cb, a);
+    st->tick = event_new(a->base, -1, EV_PERSIST, tick_cb, a);
     st->rs = calloc(a->n_chans ? a->n_chans : 1, sizeof *st->rs);
-    if (!st->rs || !st->read_retry) {
+    st->cs = calloc(a->n_chans ? a->n_chans : 1, sizeof *st->cs);
+    struct timeval tick = {0, TICK_MS * 1000};
+    if (!st->rs || !st->cs || !st->read_retry || !st->tick || event_add(st->tick, &tick) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -746,6 +1069,13 @@ void streams_free(adapter_t *a) {
         free(a->chans[i].stream);
     }
     for (size_t i = 0; i < st->n_rs; i++) free(st->rs[i].name);
+    for (size_t i = 0; st->cs && i < a->n_chans; i++) {
+        cmsg_nodes_free(&st->cs[i].nodes);
+        emit_list_clear(&st->cs[i].pending);
+        emit_list_clear(&st->cs[i].seen);
+    }
+    free(st->cs);
+    if (st->tick) event_free(st->tick);
     free(st->rs);
     if (st->read_retry) event_free(st->read_retry);
     free((char *)st->o.stream_name);

@@ -9,7 +9,7 @@ import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { Emitter } from "@socket.io/redis-emitter";
 import {
-  startStreamsCluster, connectAll, expectDelivery, record, eventually, assertAlive, readyz, waitReadyz,
+  startStreamsCluster, streamsConfig, connectAll, expectDelivery, record, eventually, assertAlive, readyz, waitReadyz,
   redisClient, closeRedisClient, sleep, closeAll, joinRoom,
 } from "./fixtures/streams-cluster.mjs";
 
@@ -92,3 +92,78 @@ describe("streams mode: @socket.io/redis-emitter", () => {
     await expectDelivery([d.x2], [d.x1, c.a1, c.c1], "e-custom", () => emitter.of("/custom").to("e-c").emit("e-custom"), { quiet: 600 });
   });
 });
+
+describe("streams mode: emitter broadcasts made recoverable by one writer", () => {
+  let h, node, b1, b2, pub, emitter;
+  const WINDOW = 10000;
+  before(async () => {
+    h = await startStreamsCluster({
+      nodes: 2, nodeServer: { csr: WINDOW },
+      config: (url) => streamsConfig(url, {
+        redis: { heartbeatInterval: 300, heartbeatTimeout: 1200 },
+        server: { connectionStateRecovery: { maxDisconnectionDuration: WINDOW } },
+      }),
+    });
+    ({ nodeServer: node, b1, b2 } = h);
+    pub = await redisClient(h.redis.url);
+    emitter = new Emitter(pub);
+  });
+  afterEach(() => { closeAll(); });
+  after(async () => {
+    await closeRedisClient(pub);
+    await h?.stop();
+  });
+
+  const isOffset = (x) => typeof x === "string" && /^[0-9]+-[0-9]+$/.test(x);
+
+  test("each client of every server (Node included) gets an emitter broadcast once, with an offset", { timeout: 20000 }, async () => {
+    await sleep(1000); // heartbeats heard: one writer
+    const c = await connectAll({ a1: [b1], c1: [b2], n1: [node] });
+    const got = await expectDelivery(Object.values(c), [], "e-rec", () => emitter.emit("e-rec", "v"), { quiet: 800 });
+    for (const [name, [args]] of got) {
+      assert.equal(args[0], "v", name);
+      assert.ok(isOffset(args[1]), `${name}: offset ${args[1]}`);
+    }
+    const offsets = new Set([...got.values()].map(([args]) => args[1]));
+    assert.equal(offsets.size, 1, "one stream entry, the same offset everywhere");
+    assert.equal(Number(await h.rc.sendCommand(["XLEN", "socket.io"])) > 0, true);
+  });
+
+  test("the writer dies: the other broker still delivers (late, without offset), then takes over", { timeout: 30000 }, async () => {
+    const c = await connectAll({ a1: [b1], c1: [b2] });
+    const victim = await whichWriter(h, [b1, b2], emitter);
+    const survivor = victim === b1 ? b2 : b1;
+    const sc = victim === b1 ? c.c1 : c.a1;
+    victim.assertClean = async () => { await victim.stop(); };
+    process.kill(victim.pid, "SIGKILL");
+    const rec = record(sc, "e-after");
+    emitter.emit("e-after", "w1");
+    await eventually(() => rec.list.length >= 1, { ms: 6000, what: "fallback delivery" });
+    assert.equal(rec.list[0][0], "w1");
+    assert.equal(rec.list[0].length, 1, "delivered without offset by the fallback");
+    await sleep(2000); // the dead writer expired: the survivor writes now
+    emitter.emit("e-after", "w2");
+    await eventually(() => rec.list.length >= 2, { ms: 6000, what: "delivery by the new writer" });
+    await sleep(500);
+    assert.equal(rec.list.length, 2, `each once: ${JSON.stringify(rec.list)}`);
+    assert.equal(rec.list[1][0], "w2");
+    assert.ok(isOffset(rec.list[1][1]), "written by the new writer: recoverable");
+    assertAlive(survivor);
+  });
+});
+
+/** The broker that appends emitter broadcasts: SIGSTOP one, see whether the stream still grows. */
+async function whichWriter(h, brokers, emitter) {
+  const xlen = async () => Number(await h.rc.sendCommand(["XLEN", "socket.io"]));
+  const [a] = brokers;
+  process.kill(a.pid, "SIGSTOP");
+  try {
+    const before = await xlen();
+    emitter.emit("probe", 1);
+    await sleep(500);
+    return (await xlen()) > before ? brokers[1] : a;
+  } finally {
+    process.kill(a.pid, "SIGCONT");
+    await sleep(300);
+  }
+}
