@@ -129,12 +129,35 @@ describe("streams mode: connection state recovery across brokers and a Node serv
     await scenario(b1, node, "rec-bn");
   });
 
+  test("drain: a broker stopped with SIGTERM leaves its sessions in Redis; its clients recover on the other", { timeout: 30000 }, async () => {
+    const v = await connectRecorded(b1.url, { auth: { room: "rec-drain" } });
+    const other = await connectClient(b2.url, { transports: ["websocket"] });
+    other.emit("to-room", { room: "rec-drain", msg: "d0" });
+    await eventually(() => v.log.some((e) => e.args[0] === "d0"), { what: "first packet" });
+    const pid = v.socket._pid;
+    const oldId = v.socket.id;
+    const gone = waitFor(v.socket, "disconnect", 10000);
+    const r = await b1.stop();
+    assert.equal(r.code, 0, "drained and exited 0");
+    await gone;
+    await eventually(async () => (await sessionKeys()).includes(`sio:session:${pid}`), { what: "session persisted by the drain" });
+    other.emit("to-room", { room: "rec-drain", msg: "d1" });
+    other.emit("to-all", "d2");
+    await sleep(300);
+    const back = await resume(b2.url, v.socket);
+    assert.equal(back.socket.recovered, true);
+    assert.equal(back.socket.id, oldId);
+    await eventually(() => back.log.length >= 2, { what: "missed packets" });
+    assert.deepEqual(back.log.map((e) => e.args[0]), ["d1", "d2"]);
+    b1 = null; // stopped: afterEach no longer checks it
+  });
+
   test("an unknown pid, a bad or stale offset: a fresh session, nothing leaked", { timeout: 20000 }, async () => {
     const fake = { _pid: "AAAAAAAAAAAAAAAAAAAA", _lastOffset: "1-0" };
-    const x = await resume(b1.url, fake);
+    const x = await resume(b2.url, fake);
     assert.notEqual(x.socket.recovered, true);
     await expectNo(x.socket, "room-msg", 300);
-    const victim = await connectRecorded(b1.url, { auth: { room: "rec-bad" } });
+    const victim = await connectRecorded(node.url, { auth: { room: "rec-bad" } });
     const pid = victim.socket._pid;
     cut(victim.socket);
     await eventually(async () => (await sessionKeys()).includes(`sio:session:${pid}`), { what: "persisted" });
