@@ -6,7 +6,7 @@
 import { describe, test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startStreamsCluster, connectAll, expectDelivery, joinRoom, eventually, bytes, isBinary, asBuffer,
+  startStreamsCluster, streamsConfig, connectAll, expectDelivery, joinRoom, eventually, bytes, isBinary, asBuffer,
   assertSameBytes, waitFor, expectNo, assertAlive, readyz, record, sleep, closeAll,
 } from "./fixtures/streams-cluster.mjs";
 
@@ -148,5 +148,40 @@ describe("streams mode: Node redis-streams-adapter server + two sio-broker nodes
     await expectDelivery([c.a1, c.c1, c.n1], [], "after", () => node.call("emit", { event: "after", args: [] }));
     await sleep(100);
     for (const b of [b1, b2]) assertAlive(b);
+  });
+});
+
+describe("streams mode: streamCount 3 (namespaces hashed over socket.io-<i> as Node does)", () => {
+  let h, node, b1;
+  const nsps = ["/", "/custom", "/notifications"]; // "/notifications" hashes negative: stream "socket.io--2"
+  before(async () => {
+    h = await startStreamsCluster({
+      nodes: 1, namespaces: nsps, nodeServer: { streams: { streamCount: 3 } },
+      config: (url) => streamsConfig(url, {
+        redis: { streamCount: 3 },
+        extraNamespaces: { "/notifications": { events: { "to-all": [{ emit: { to: "$all", event: "all-msg", data: "{$args}" } }] } } },
+      }),
+    });
+    ({ nodeServer: node, b1 } = h);
+  });
+  afterEach(() => { closeAll(); assertAlive(b1); });
+  after(async () => { await h?.stop(); });
+
+  test("both ways in every namespace, on the streams Node picks", { timeout: 30000 }, async () => {
+    for (const nsp of nsps) {
+      const c = await connectAll({ a: [b1, { namespace: nsp }], n: [node, { namespace: nsp }] });
+      await expectDelivery([c.a, c.n], [], "from-node", () => node.call("emit", { nsp, event: "from-node", args: [nsp] }));
+      if (nsp === "/notifications") {
+        // Node 0.3.1 reads socket.io-0..2 only: the stream of a namespace
+        // whose hash is negative (it writes there) is never read by Node,
+        // so only the broker sees broker broadcasts there (README)
+        await expectDelivery([c.a], [], "all-msg", () => c.a.emit("to-all", nsp));
+      } else {
+        await expectDelivery([c.a, c.n], [], "all-msg", () => c.a.emit("to-all", nsp));
+      }
+      closeAll();
+    }
+    const keys = (await h.rc.keys("socket.io*")).filter((k) => !k.includes("#")).sort();
+    assert.deepEqual(keys, ["socket.io--2", "socket.io-2"]); // "/" and "/custom" hash to 2
   });
 });
