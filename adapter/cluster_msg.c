@@ -404,7 +404,7 @@ static void respond(cmsg_node_t *n, sio_nsp_t *nsp, const cmsg_t *req, int type,
 
 static void ignored(cmsg_node_t *n, const sio_nsp_t *nsp, const cmsg_t *m, const char *why) {
     static time_t last;
-    n->ignored++;
+    if (n->ignored) (*n->ignored)++;
     time_t now = time(NULL);
     if (now != last) {
         last = now;

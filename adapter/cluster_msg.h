@@ -101,7 +101,7 @@ typedef struct cmsg_node {
     const cmsg_transport_t *tx;      /* borrowed */
     void *tx_ud;
     uint32_t ack_timeout_ms;         /* broadcasts with acks without flags.timeout */
-    uint64_t ignored;                /* malformed or unusable messages */
+    uint64_t *ignored;               /* bumped per malformed or unusable message (may be NULL) */
 } cmsg_node_t;
 
 /* Acts on a message from the cluster for namespace nsp (m->nsp already

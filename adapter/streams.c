@@ -1023,6 +1023,7 @@ int streams_init(adapter_t *a, const adapter_streams_options_t *o, char *err, si
     st->node.tx = &streams_tx;
     st->node.tx_ud = a;
     st->node.ack_timeout_ms = a->requests_timeout_ms;
+    st->node.ignored = &a->stats.ignored;
     if (!st->o.heartbeat_interval_ms) st->o.heartbeat_interval_ms = 5000;
     if (!st->o.heartbeat_timeout_ms) st->o.heartbeat_timeout_ms = 10000;
     st->read_retry = evtimer_new(a->base, read_retry_cb, a);
