@@ -108,11 +108,18 @@ struct streams {
 static void publish_control(adapter_t *a, nsp_chan_t *c, int type);
 static void emitter_entry_seen(adapter_t *a, nsp_chan_t *c, const char *data, size_t len);
 
+/* Warnings about what other nodes or hostile writers put into Redis: at
+ * most LOG_PER_SECOND lines a second, whatever the flood. */
+#define LOG_PER_SECOND 10
 static void log_limited(const char *fmt, const char *a1, const char *a2) {
-    static time_t last;
+    static time_t second;
+    static unsigned lines;
     time_t now = time(NULL);
-    if (now == last) return;
-    last = now;
+    if (now != second) {
+        second = now;
+        lines = 0;
+    }
+    if (lines++ >= LOG_PER_SECOND) return;
     log_warn("streams", fmt, a1, a2);
 }
 

@@ -147,7 +147,11 @@ describe("streams mode: Node redis-streams-adapter server + two sio-broker nodes
     const c = await connectAll({ a1: [b1], c1: [b2], n1: [node] });
     await expectDelivery([c.a1, c.c1, c.n1], [], "after", () => node.call("emit", { event: "after", args: [] }));
     await sleep(100);
-    for (const b of [b1, b2]) assertAlive(b);
+    for (const b of [b1, b2]) {
+      assertAlive(b);
+      assert.match(b.stderr(), /ignored stream entry [0-9]+-[0-9]+: data is not JSON/, "logged");
+      assert.match(b.stderr(), /ignored stream entry [0-9]+-[0-9]+: data is neither JSON nor base64/, "logged");
+    }
   });
 });
 

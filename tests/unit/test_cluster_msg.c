@@ -233,6 +233,31 @@ static void test_stream_hash_as_node(void **state) {
     }
 }
 
+static void test_node_list(void **state) {
+    (void)state;
+    cmsg_nodes_t t = {0};
+    assert_true(cmsg_nodes_lowest(&t, "mmm"));
+    cmsg_nodes_seen(&t, "zzz", 1000);
+    cmsg_nodes_seen(&t, "bbb", 1000);
+    assert_false(cmsg_nodes_lowest(&t, "mmm"));
+    assert_true(cmsg_nodes_lowest(&t, "aaa"));
+    cmsg_nodes_seen(&t, "bbb", 5000); /* refreshed, not added */
+    assert_int_equal(t.n, 2);
+    cmsg_nodes_expire(&t, 11500, 10000); /* zzz silent for 10.5 s */
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.v[0].uid, "bbb");
+    cmsg_nodes_remove(&t, "bbb");          /* ADAPTER_CLOSE */
+    assert_true(cmsg_nodes_lowest(&t, "mmm"));
+    /* a flood of made-up uids stays bounded */
+    char uid[16];
+    for (int i = 0; i < 3 * CMSG_MAX_PEERS; i++) {
+        snprintf(uid, sizeof uid, "u%d", i);
+        cmsg_nodes_seen(&t, uid, 1);
+    }
+    assert_int_equal(t.n, CMSG_MAX_PEERS);
+    cmsg_nodes_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode_msgpack_as_node),
@@ -242,6 +267,7 @@ int main(void) {
         cmocka_unit_test(test_fields_hostile),
         cmocka_unit_test(test_offsets),
         cmocka_unit_test(test_stream_hash_as_node),
+        cmocka_unit_test(test_node_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
