@@ -9,6 +9,7 @@
  *   join(room)        → socket.join(room); socket.emit("joined", room)
  *   bcast(...args)    → socket.broadcast.emit("msg", ...args)   ($all, except_self)
  *   room({room, ...}) → io.to(room).emit("msg", ...args)
+ *   echo(...args, ack) → ack(...args)
  *
  * Prints "listening HOST:PORT" on stdout once it accepts connections.
  * SIGTERM/SIGINT close every client and exit.
@@ -50,6 +51,10 @@ io.on('connection', (socket) => {
     const room = args[0] && args[0].room;
     if (typeof room !== 'string' || room === '') return;
     io.to(room).emit('msg', ...args);
+  });
+  socket.on('echo', (...args) => {
+    const ack = args.pop();
+    if (typeof ack === 'function') ack(...args);
   });
 });
 

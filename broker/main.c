@@ -187,6 +187,7 @@ static void stop_now(struct app *app) {
         eio_session_t *e, *tmp;
         HASH_ITER(hh, srv->sessions, e, tmp) eio_close(e, "server shutting down");
     }
+    if (app->sio) sio_server_stop(app->sio); /* the recovery store's timer */
     release_services(app);
     if (app->drain_ev) event_del(app->drain_ev);
     event_del(app->sig_int);

@@ -118,6 +118,12 @@ sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_m
     return srv;
 }
 
+void sio_server_stop(sio_server_t *srv) {
+    recovery_free(srv->memory);
+    srv->memory = NULL;
+    srv->stopped = 1;
+}
+
 void sio_server_free(sio_server_t *srv) {
     if (!srv) return;
     recovery_free(srv->memory);
@@ -634,7 +640,7 @@ json_t *sio_socket_data(const sio_socket_t *s) {
 
 /* The in-memory store, made on first use. */
 static sio_recovery_t *memory(sio_server_t *srv) {
-    if (!srv->memory) srv->memory = recovery_new(srv);
+    if (!srv->memory && !srv->stopped) srv->memory = recovery_new(srv);
     return srv->memory;
 }
 

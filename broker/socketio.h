@@ -244,10 +244,14 @@ struct sio_server {
     void *cluster_ud;
     sio_recovery_opts_t recovery; /* set by the caller before clients come */
     struct sio_recovery *memory;  /* the in-memory store (recovery.c), created on first use */
+    int stopped;                  /* sio_server_stop was called: no store any more */
 };
 
 sio_server_t *sio_server_new(struct event_base *base, uint32_t connect_timeout_ms);
 void sio_server_free(sio_server_t *srv);
+/* The loop is ending: drops the in-memory recovery store (and its timer);
+ * nothing is kept for recovery afterwards. */
+void sio_server_stop(sio_server_t *srv);
 /* Engine.IO handlers that route sessions to this server (ud = srv). */
 extern const eio_handlers_t sio_eio_handlers;
 
