@@ -552,6 +552,7 @@ static void log_transition(adapter_t *a) {
     int up = adapter_ready(a);
     if (up == a->was_up) return;
     a->was_up = up;
+    if (a->st) streams_ready(a, up);
     if (up) {
         if (a->was_ever_up) sio_metrics.redis_reconnects++;
         a->was_ever_up = 1;

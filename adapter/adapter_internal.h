@@ -100,6 +100,9 @@ void streams_subscribe(adapter_t *a, void (*cb)(struct redisAsyncContext *, void
 void streams_on_message(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len);
 /* A classic [uid, packet, opts] array on one of c's channels (an emitter). */
 void streams_on_emitter(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len);
+/* All connections up (1, subscribed: ask the others for heartbeats) or
+ * one of them down (0). */
+void streams_ready(adapter_t *a, int up);
 /* The reader connection answered: (re)start reading the streams. */
 void streams_reader_up(adapter_t *a);
 /* The namespace → stream hash of the Node adapter (hashCode % count). */

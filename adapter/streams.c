@@ -64,6 +64,7 @@
 #define EMIT_FALLBACK_MS 2000 /* an emitter broadcast not back from the stream by then is delivered directly */
 #define EMIT_MAX_PENDING 10000
 #define EMIT_SEEN_MS 10000
+#define SETTLE_MS 1000        /* after (re)connecting, before claiming to be the writer */
 
 /* One stream this node reads. */
 typedef struct rstream {
@@ -98,6 +99,7 @@ struct streams {
     chan_state_t *cs;             /* one per a->chans entry */
     struct event *tick;
     uint64_t last_heartbeat_ms;
+    uint64_t ready_ms;            /* when all connections were last up; 0 while down */
     rstream_t *rs;
     size_t n_rs;
     size_t init_pending;          /* XREVRANGEs in flight before the first XREAD */
@@ -679,9 +681,15 @@ static void on_last_id(redisAsyncContext *ac, void *r, void *priv) {
     if (a->st->init_pending && --a->st->init_pending == 0) xread(a);
 }
 
+void streams_ready(adapter_t *a, int up) {
+    streams_t *st = a->st;
+    st->ready_ms = up ? now_ms() : 0;
+    if (up)
+        for (size_t i = 0; i < a->n_chans; i++) publish_control(a, &a->chans[i], CMSG_INITIAL_HEARTBEAT);
+}
+
 void streams_reader_up(adapter_t *a) {
     streams_t *st = a->st;
-    for (size_t i = 0; i < a->n_chans; i++) publish_control(a, &a->chans[i], CMSG_INITIAL_HEARTBEAT);
     st->init_pending = 0;
     for (size_t i = 0; i < st->n_rs; i++) {
         if (st->rs[i].last[0]) continue;
@@ -757,14 +765,20 @@ static void emit_list_clear(emit_list_t *l) {
 }
 
 static void publish_control(adapter_t *a, nsp_chan_t *c, int type) {
+    /* a heartbeat is only worth its moment: never kept in the outage buffer */
+    if (!a->pub || !a->pub_up || a->stalled) return;
     cmsg_t m = {.uid = a->uid, .nsp = c->nsp->name, .type = type};
     sbuf_t msg = SBUF_INIT;
     if (cmsg_encode_msgpack(&m, &msg) == 0) adapter_publish(a, c->bcast, c->bcast_len, msg.data, msg.len);
     sbuf_free(&msg);
 }
 
+/* The lowest live uid, once this node has had SETTLE_MS to hear the
+ * others' answers to its INITIAL_HEARTBEAT: a node that just came up does
+ * not append what the current writer appends too. */
 static int is_writer(adapter_t *a, size_t ci) {
     chan_state_t *cs = &a->st->cs[ci];
+    if (!a->st->ready_ms || now_ms() - a->st->ready_ms < SETTLE_MS) return 0;
     cmsg_nodes_expire(&cs->nodes, now_ms(), a->st->o.heartbeat_timeout_ms);
     return cmsg_nodes_lowest(&cs->nodes, a->uid);
 }

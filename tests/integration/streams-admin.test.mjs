@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  startStreamsCluster, streamsConfig, connectAll, expectDelivery, eventually, assertAlive, closeAll, joinRoom,
+  startStreamsCluster, streamsConfig, connectAll, expectDelivery, eventually, assertAlive, closeAll, joinRoom, sleep,
 } from "./fixtures/streams-cluster.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -57,6 +57,7 @@ describe("sio-admin with brokers in streams mode", () => {
     const join = await admin(["--redis", url, "join", "adm2", "--room", c.c1.id]);
     assert.equal(join.code, 0, join.err);
     await joinRoom(c.a1, "adm2");
+    await sleep(1200); // the brokers settled who writes emitter broadcasts (1 s after connecting)
     const got = await expectDelivery([c.a1, c.c1], [], "adm-news", () => admin(["--redis", url, "emit", "adm-news", "1", "--room", "adm2"]), { quiet: 800 });
     for (const [name, [args]] of got) {
       assert.equal(args[0], 1, name);

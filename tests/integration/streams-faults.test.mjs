@@ -117,7 +117,7 @@ describe("streams mode: emitter broadcasts made recoverable by one writer", () =
   const isOffset = (x) => typeof x === "string" && /^[0-9]+-[0-9]+$/.test(x);
 
   test("each client of every server (Node included) gets an emitter broadcast once, with an offset", { timeout: 20000 }, async () => {
-    await sleep(1000); // heartbeats heard: one writer
+    await sleep(1500); // settled (1 s after connecting), heartbeats heard: one writer
     const c = await connectAll({ a1: [b1], c1: [b2], n1: [node] });
     const got = await expectDelivery(Object.values(c), [], "e-rec", () => emitter.emit("e-rec", "v"), { quiet: 800 });
     for (const [name, [args]] of got) {
