@@ -789,3 +789,7 @@ const adapter_stats_t *adapter_stats(adapter_t *a) {
     return &a->stats;
 }
 const char *adapter_uid(const adapter_t *a) { return a->uid; }
+
+void adapter_leave(adapter_t *a) {
+    if (a && a->st) streams_leave(a);
+}

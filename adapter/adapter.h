@@ -86,5 +86,10 @@ void adapter_free(adapter_t *a);
 int adapter_ready(const adapter_t *a);
 const adapter_stats_t *adapter_stats(adapter_t *a); /* buffered is read when called */
 const char *adapter_uid(const adapter_t *a);
+/* The node starts draining: in streams mode it tells the other brokers it
+ * leaves (ADAPTER_CLOSE) and hands the emitter writer role over at once;
+ * it keeps serving its clients until adapter_free.  A no-op in classic
+ * mode. */
+void adapter_leave(adapter_t *a);
 
 #endif

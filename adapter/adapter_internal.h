@@ -103,6 +103,8 @@ void streams_on_emitter(adapter_t *a, nsp_chan_t *c, const char *msg, size_t len
 /* All connections up (1, subscribed: ask the others for heartbeats) or
  * one of them down (0). */
 void streams_ready(adapter_t *a, int up);
+/* The node is draining: ADAPTER_CLOSE, no more heartbeats, not the writer. */
+void streams_leave(adapter_t *a);
 /* The reader connection answered: (re)start reading the streams. */
 void streams_reader_up(adapter_t *a);
 /* The namespace → stream hash of the Node adapter (hashCode % count). */

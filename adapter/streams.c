@@ -100,6 +100,7 @@ struct streams {
     struct event *tick;
     uint64_t last_heartbeat_ms;
     uint64_t ready_ms;            /* when all connections were last up; 0 while down */
+    int leaving;                  /* draining: out of the node list, never the writer */
     rstream_t *rs;
     size_t n_rs;
     size_t init_pending;          /* XREVRANGEs in flight before the first XREAD */
@@ -681,10 +682,15 @@ static void on_last_id(redisAsyncContext *ac, void *r, void *priv) {
     if (a->st->init_pending && --a->st->init_pending == 0) xread(a);
 }
 
+void streams_leave(adapter_t *a) {
+    a->st->leaving = 1;
+    for (size_t i = 0; i < a->n_chans; i++) publish_control(a, &a->chans[i], CMSG_ADAPTER_CLOSE);
+}
+
 void streams_ready(adapter_t *a, int up) {
     streams_t *st = a->st;
     st->ready_ms = up ? now_ms() : 0;
-    if (up)
+    if (up && !st->leaving)
         for (size_t i = 0; i < a->n_chans; i++) publish_control(a, &a->chans[i], CMSG_INITIAL_HEARTBEAT);
 }
 
@@ -778,7 +784,7 @@ static void publish_control(adapter_t *a, nsp_chan_t *c, int type) {
  * not append what the current writer appends too. */
 static int is_writer(adapter_t *a, size_t ci) {
     chan_state_t *cs = &a->st->cs[ci];
-    if (!a->st->ready_ms || now_ms() - a->st->ready_ms < SETTLE_MS) return 0;
+    if (a->st->leaving || !a->st->ready_ms || now_ms() - a->st->ready_ms < SETTLE_MS) return 0;
     cmsg_nodes_expire(&cs->nodes, now_ms(), a->st->o.heartbeat_timeout_ms);
     return cmsg_nodes_lowest(&cs->nodes, a->uid);
 }
@@ -801,7 +807,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     adapter_t *a = arg;
     streams_t *st = a->st;
     uint64_t now = now_ms();
-    int beat = now - st->last_heartbeat_ms >= st->o.heartbeat_interval_ms;
+    int beat = !st->leaving && now - st->last_heartbeat_ms >= st->o.heartbeat_interval_ms;
     if (beat) st->last_heartbeat_ms = now;
     for (size_t i = 0; i < a->n_chans; i++) {
         nsp_chan_t *c = &a->chans[i];
@@ -828,7 +834,7 @@ static void on_control(adapter_t *a, size_t ci, const cmsg_t *m) {
         return;
     }
     cmsg_nodes_seen(&cs->nodes, m->uid, now_ms());
-    if (m->type == CMSG_INITIAL_HEARTBEAT) publish_control(a, &a->chans[ci], CMSG_HEARTBEAT);
+    if (m->type == CMSG_INITIAL_HEARTBEAT && !a->st->leaving) publish_control(a, &a->chans[ci], CMSG_HEARTBEAT);
 }
 
 static void names_json_from_mp(json_t *arr, const msgpack_object *o) {

@@ -270,6 +270,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
         return;
     }
     app->draining = 1;
+    adapter_leave(app->adapter); /* streams mode: another broker takes over the emitter's writes now */
     for (eio_server_t *srv = app->servers; srv; srv = srv->next) srv->refuse_new = 1;
     log_info("main", "signal %d: draining (/readyz now 503; closing %zu clients in %u ms, over %u ms)", (int)sig,
              open_sessions(app), app->drain_delay_ms, app->drain_spread_ms);

@@ -152,6 +152,47 @@ describe("streams mode: emitter broadcasts made recoverable by one writer", () =
   });
 });
 
+describe("streams mode: a draining writer hands the emitter's writes over at once", () => {
+  let h, b1, b2, pub, emitter;
+  before(async () => {
+    h = await startStreamsCluster({
+      nodes: 2, nodeServer: false,
+      // a long heartbeatTimeout: only the ADAPTER_CLOSE of the drain can
+      // explain a handover within the 2 s fallback
+      config: (url) => streamsConfig(url, {
+        redis: { heartbeatInterval: 300, heartbeatTimeout: 8000 },
+        server: { connectionStateRecovery: { maxDisconnectionDuration: 10000 } },
+      }),
+    });
+    ({ b1, b2 } = h);
+    pub = await redisClient(h.redis.url);
+    emitter = new Emitter(pub);
+  });
+  afterEach(() => { closeAll(); });
+  after(async () => {
+    await closeRedisClient(pub);
+    await h?.stop();
+  });
+
+  test("SIGTERM the writer: the next emitter broadcast is written by the other broker (offset, no fallback)", { timeout: 30000 }, async () => {
+    await sleep(1500);
+    const victim = await whichWriter(h, [b1, b2], emitter);
+    const survivor = victim === b1 ? b2 : b1;
+    const c = await connectAll({ s: [survivor] });
+    const rec = record(c.s, "handover");
+    const r = await victim.stop();
+    assert.equal(r.code, 0);
+    emitter.emit("handover", "x");
+    await eventually(() => rec.list.length >= 1, { ms: 5000, what: "delivery after the writer left" });
+    // the fallback would deliver it without offset (the survivor still
+    // counting the old writer alive for heartbeatTimeout)
+    assert.match(String(rec.list[0][1]), /^[0-9]+-[0-9]+$/, "written to the stream by the survivor: recoverable");
+    await sleep(400);
+    assert.equal(rec.list.length, 1);
+    assertAlive(survivor);
+  });
+});
+
 /** The broker that appends emitter broadcasts: SIGSTOP one, see whether the stream still grows. */
 async function whichWriter(h, brokers, emitter) {
   const xlen = async () => Number(await h.rc.sendCommand(["XLEN", "socket.io"]));
