@@ -44,6 +44,7 @@
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +94,25 @@ typedef struct chan_state {
     emit_list_t pending, seen;
 } chan_state_t;
 
+/* A stream entry read while this node's own recoverable XADDs were in
+ * flight, waiting so that local deliveries follow the stream's order. */
+typedef struct pending_bcast pending_bcast_t;
+typedef struct held {
+    uint64_t ms, seq;             /* the entry id */
+    char id[48];
+    nsp_chan_t *c;
+    cmsg_t m;                     /* an entry read from the stream, or */
+    pending_bcast_t *own;         /* an own broadcast the XADD reply gave this id */
+    uint64_t since_ms;
+    struct held *next;
+} held_t;
+
 struct streams {
     adapter_streams_options_t o;  /* strings owned */
+    size_t inflight;              /* recoverable XADDs sent, not yet answered */
+    held_t *held;                 /* sorted by id */
+    size_t n_held;
+    uint64_t replied_ms, replied_seq; /* the greatest id an own XADD was answered with */
     cmsg_node_t node;
     chan_state_t *cs;             /* one per a->chans entry */
     struct event *tick;
@@ -229,16 +247,17 @@ static void op_publish(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *
 }
 
 /* A recoverable broadcast waiting for its entry id. */
-typedef struct pending_bcast {
+struct pending_bcast {
     adapter_t *a;
     sio_nsp_t *nsp;
+    nsp_chan_t *c;
     json_t *data;              /* [event, ...args], deep copy */
     sio_bin_t **bins;
     size_t n_bins;
     char **names;              /* rooms then except (the sender's id included) */
     size_t n_rooms, n_except;
     int is_volatile;
-} pending_bcast_t;
+};
 
 static void pending_free(pending_bcast_t *p) {
     json_decref(p->data);
@@ -249,29 +268,141 @@ static void pending_free(pending_bcast_t *p) {
     free(p);
 }
 
+/* Offsets must reach a client in increasing order: socket.io-client keeps
+ * the last one it saw, and a recovery replays what comes after it, so a
+ * packet delivered after one with a greater offset would be replayed twice.
+ * An own broadcast learns its id from the XADD reply (publisher
+ * connection) while other nodes' entries come from XREAD (reader
+ * connection): delivered as they come (as the Node adapter does), the two
+ * interleave out of order.  So deliveries go through one list sorted by
+ * entry id:
+ *  - an own broadcast waits until the reader has read up to its id (every
+ *    older entry is then delivered or ahead of it in the list);
+ *  - an entry read from the stream waits while an XADD of this node is
+ *    unanswered, unless it is older than the last answered one (a later
+ *    XADD gets a greater id);
+ *  - whatever waited HOLD_MAX_MS goes anyway (the reader is down, the
+ *    stream was lost with a Redis restart). */
+#define HELD_MAX 10000
+#define HOLD_MAX_MS 2000
+
+static int parse_id(const char *id, uint64_t *ms, uint64_t *seq) {
+    return sscanf(id, "%" SCNu64 "-%" SCNu64, ms, seq) == 2 ? 0 : -1;
+}
+
+static int id_before(uint64_t ams, uint64_t aseq, uint64_t bms, uint64_t bseq) {
+    return ams < bms || (ams == bms && aseq < bseq);
+}
+
+static rstream_t *rs_of(adapter_t *a, const nsp_chan_t *c) {
+    for (size_t i = 0; i < a->st->n_rs; i++)
+        if (strcmp(a->st->rs[i].name, c->stream) == 0) return &a->st->rs[i];
+    return NULL;
+}
+
+static void deliver_own(pending_bcast_t *p, const char *offset) {
+    sio_target_t t = {.rooms = (const char *const *)p->names, .n_rooms = p->n_rooms,
+                      .except = (const char *const *)p->names + p->n_rooms, .n_except = p->n_except,
+                      .is_volatile = p->is_volatile, .is_local = 1};
+    json_t *with = NULL;
+    if (offset) {
+        with = json_copy(p->data);
+        if (with) json_array_append_new(with, json_string(offset));
+    }
+    sio_broadcast(p->nsp, with ? with : p->data, p->bins, p->n_bins, &t);
+    json_decref(with);
+}
+
+static void held_free(held_t *h) {
+    cmsg_clear(&h->m);
+    if (h->own) pending_free(h->own);
+    free(h);
+}
+
+static int releasable(adapter_t *a, const held_t *h, uint64_t now) {
+    streams_t *st = a->st;
+    if (now - h->since_ms >= HOLD_MAX_MS) return 1;
+    if (h->own) {
+        uint64_t ms, seq;
+        const rstream_t *rs = rs_of(a, h->c);
+        return rs && parse_id(rs->last, &ms, &seq) == 0 && !id_before(ms, seq, h->ms, h->seq);
+    }
+    return st->inflight == 0 || id_before(h->ms, h->seq, st->replied_ms, st->replied_seq);
+}
+
+/* Delivers from the head of the list what may go now (all with force). */
+static void release_held(adapter_t *a, int force) {
+    streams_t *st = a->st;
+    uint64_t now = now_ms();
+    while (st->held && !a->closing && (force || releasable(a, st->held, now))) {
+        held_t *h = st->held;
+        st->held = h->next;
+        st->n_held--;
+        if (h->own) deliver_own(h->own, h->id);
+        else cmsg_handle(&st->node, h->c->nsp, &h->m, h->id);
+        held_free(h);
+    }
+}
+
+/* Queues m (taken) or own (taken) under entry id; delivered at once when
+ * the list is full or id does not parse. */
+static void hold(adapter_t *a, nsp_chan_t *c, const char *id, cmsg_t *m, pending_bcast_t *own) {
+    streams_t *st = a->st;
+    held_t *h = calloc(1, sizeof *h);
+    if (!h || parse_id(id, &h->ms, &h->seq) < 0 || st->n_held >= HELD_MAX) {
+        free(h);
+        if (own) {
+            deliver_own(own, id);
+            pending_free(own);
+        } else {
+            cmsg_handle(&st->node, c->nsp, m, id);
+            cmsg_clear(m);
+        }
+        return;
+    }
+    snprintf(h->id, sizeof h->id, "%s", id);
+    h->c = c;
+    h->own = own;
+    h->since_ms = now_ms();
+    if (m) {
+        h->m = *m;
+        memset(m, 0, sizeof *m);
+    }
+    held_t **pp = &st->held;
+    while (*pp && !id_before(h->ms, h->seq, (*pp)->ms, (*pp)->seq)) pp = &(*pp)->next;
+    h->next = *pp;
+    *pp = h;
+    st->n_held++;
+}
+
 static void on_xadd_reply(redisAsyncContext *ac, void *r, void *priv) {
     (void)ac;
     redisReply *reply = r;
     pending_bcast_t *p = priv;
     adapter_t *a = p->a;
-    if (!a->closing) {
-        sio_target_t t = {.rooms = (const char *const *)p->names, .n_rooms = p->n_rooms,
-                          .except = (const char *const *)p->names + p->n_rooms, .n_except = p->n_except,
-                          .is_volatile = p->is_volatile, .is_local = 1};
-        json_t *with = NULL;
-        if (reply && reply->type == REDIS_REPLY_STRING && cmsg_offset_valid(reply->str)) {
-            with = json_copy(p->data);
-            if (with) json_array_append_new(with, json_string(reply->str));
-        } else {
-            /* not appended (error, or the connection went with it): delivered
-             * here without an offset rather than lost */
-            log_limited("a recoverable broadcast in %s got no stream id (%s): delivered without offset",
-                        p->nsp->name, reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
-        }
-        sio_broadcast(p->nsp, with ? with : p->data, p->bins, p->n_bins, &t);
-        json_decref(with);
+    streams_t *st = a->st;
+    if (st->inflight) st->inflight--;
+    if (a->closing) {
+        pending_free(p);
+        return;
     }
-    pending_free(p);
+    uint64_t ms, seq;
+    if (reply && reply->type == REDIS_REPLY_STRING && cmsg_offset_valid(reply->str) &&
+        parse_id(reply->str, &ms, &seq) == 0) {
+        if (id_before(st->replied_ms, st->replied_seq, ms, seq)) {
+            st->replied_ms = ms;
+            st->replied_seq = seq;
+        }
+        hold(a, p->c, reply->str, NULL, p);
+    } else {
+        /* not appended (error, or the connection went with it): delivered
+         * here without an offset rather than lost */
+        log_limited("a recoverable broadcast in %s got no stream id (%s): delivered without offset",
+                    p->nsp->name, reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+        deliver_own(p, NULL);
+        pending_free(p);
+    }
+    release_held(a, 0);
 }
 
 static int op_publish_recoverable(void *ud, sio_nsp_t *nsp, const json_t *data, sio_bin_t *const *bins,
@@ -283,6 +414,7 @@ static int op_publish_recoverable(void *ud, sio_nsp_t *nsp, const json_t *data, 
     if (!p) return -1;
     p->a = a;
     p->nsp = nsp;
+    p->c = c;
     p->is_volatile = t->is_volatile;
     p->data = json_deep_copy(data);
     const char *self = t->except_socket ? t->except_socket->id : NULL;
@@ -306,6 +438,7 @@ static int op_publish_recoverable(void *ud, sio_nsp_t *nsp, const json_t *data, 
     json_decref(m.data);
     sbuf_free(&sd);
     if (rc < 0) goto fail;
+    a->st->inflight++;
     sio_metrics.broadcasts_published++;
     return 0;
 fail:
@@ -601,6 +734,11 @@ static void on_entry(adapter_t *a, const redisReply *e) {
     }
     if (m.type == CMSG_BROADCAST && m.uid && strcmp(m.uid, CMSG_EMITTER_UID) == 0 && data)
         emitter_entry_seen(a, c, data->str, (size_t)data->len);
+    if (a->st->inflight || a->st->held) {
+        hold(a, c, id, &m, NULL);
+        release_held(a, 0);
+        return;
+    }
     cmsg_handle(&a->st->node, c->nsp, &m, id);
     cmsg_clear(&m);
 }
@@ -642,6 +780,9 @@ static void on_xread(redisAsyncContext *ac, void *r, void *priv) {
                 if (a->closing || ac != a->rd) return;
             }
         }
+        /* own broadcasts wait for the reader to pass their ids */
+        if (a->st->held) release_held(a, 0);
+        if (a->closing || ac != a->rd) return;
     }
     xread(a);
 }
@@ -809,6 +950,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg) {
     uint64_t now = now_ms();
     int beat = !st->leaving && now - st->last_heartbeat_ms >= st->o.heartbeat_interval_ms;
     if (beat) st->last_heartbeat_ms = now;
+    if (st->held) release_held(a, 0);
     for (size_t i = 0; i < a->n_chans; i++) {
         nsp_chan_t *c = &a->chans[i];
         chan_state_t *cs = &st->cs[i];
@@ -1097,6 +1239,11 @@ void streams_free(adapter_t *a) {
         free(a->chans[i].stream);
     }
     for (size_t i = 0; i < st->n_rs; i++) free(st->rs[i].name);
+    while (st->held) {
+        held_t *h = st->held;
+        st->held = h->next;
+        held_free(h);
+    }
     for (size_t i = 0; st->cs && i < a->n_chans; i++) {
         cmsg_nodes_free(&st->cs[i].nodes);
         emit_list_clear(&st->cs[i].pending);

@@ -129,6 +129,25 @@ describe("streams mode: connection state recovery across brokers and a Node serv
     await scenario(b1, node, "rec-bn");
   });
 
+  test("offsets reach a client in increasing order when its node's and other nodes' broadcasts interleave", { timeout: 30000 }, async () => {
+    const v = await connectRecorded(b1.url, { auth: { room: "rec-order" } });
+    const local = await connectClient(b1.url, { transports: ["websocket"] });
+    const N = 150;
+    const key = (o) => o.split("-").map(BigInt);
+    const sends = [];
+    for (let i = 0; i < N; i++) {
+      local.emit("to-room", { room: "rec-order", msg: `l${i}` });
+      sends.push(node.call("emit", { rooms: ["rec-order"], event: "room-msg", args: [`n${i}`] }));
+    }
+    await Promise.all(sends);
+    await eventually(() => v.log.length >= 2 * N, { ms: 15000, what: `${2 * N} packets (got ${v.log.length})` });
+    const offs = v.log.map((e) => e.offset);
+    for (let i = 1; i < offs.length; i++) {
+      const [a, b] = [key(offs[i - 1]), key(offs[i])];
+      assert.ok(b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]), `offset ${offs[i]} after ${offs[i - 1]} (packet ${i})`);
+    }
+  });
+
   test("drain: a broker stopped with SIGTERM leaves its sessions in Redis; its clients recover on the other", { timeout: 30000 }, async () => {
     const v = await connectRecorded(b1.url, { auth: { room: "rec-drain" } });
     const other = await connectClient(b2.url, { transports: ["websocket"] });
