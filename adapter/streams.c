@@ -34,13 +34,19 @@
  * Classic @socket.io/redis-emitter publishes ([uid, packet, opts] arrays on
  * <channelPrefix>#<nsp>#[<room>#]) keep working: the channels are the same
  * as the public one, so a node tells them apart by the msgpack root (array:
- * emitter, map: ClusterAdapter) and delivers each emitter broadcast to its
- * own clients once (pattern subscription), without an offset.
+ * emitter, map: ClusterAdapter).  One broker, the writer, appends them to
+ * the stream so that they carry offsets (see "heartbeats and emitter
+ * writer" below).
  *
- * heartbeatInterval/heartbeatTimeout are accepted for config compatibility
- * only: 0.3.1's RedisStreamsAdapter extends ClusterAdapter (not
- * ClusterAdapterWithHeartbeat), sends no heartbeats and counts servers with
- * PUBSUB NUMSUB of the public channel, which this node is subscribed to.
+ * Deliveries follow the stream's order, so that a client's offsets only
+ * increase (see "Offsets must reach a client in increasing order").
+ *
+ * heartbeatInterval/heartbeatTimeout: 0.3.1's RedisStreamsAdapter extends
+ * ClusterAdapter (not ClusterAdapterWithHeartbeat): Node servers send no
+ * heartbeats and count servers with PUBSUB NUMSUB of the public channel,
+ * which this node is subscribed to.  Brokers heartbeat among themselves
+ * (msgpack on the public channel, which Node ignores) to choose the
+ * emitter writer.
  */
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
