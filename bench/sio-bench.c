@@ -256,11 +256,23 @@ static void emit_with_ack(client_t *c, const char *event) {
     send_text(c, msg, (size_t)n);
 }
 
+static struct timeval inbound_period(void) {
+    double period = 1.0 / opt.rate;
+    struct timeval tv = {(time_t)period, (suseconds_t)((period - (double)(time_t)period) * 1e6)};
+    return tv;
+}
+
+/* One client's emits at --rate: the first after a random part of the
+ * period, so the clients' emits spread evenly instead of arriving in
+ * bursts (which would measure the burst, not the rate). */
 static void inbound_tick(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     client_t *c = arg;
-    if (c->state == C_READY && !W.stopping && c->inflight < INFLIGHT_MAX) emit_with_ack(c, opt.event);
+    if (W.stopping || c->state != C_READY) return;
+    struct timeval tv = inbound_period();
+    event_add(c->timer, &tv);
+    if (c->inflight < INFLIGHT_MAX) emit_with_ack(c, opt.event);
 }
 
 static void become_ready(client_t *c) {
@@ -518,9 +530,9 @@ static void start_measuring(client_t *c) {
     if (opt.mode == M_ECHO) {
         for (int i = 0; i < opt.inflight; i++) emit_with_ack(c, "echo");
     } else if (opt.mode == M_INBOUND && opt.rate > 0) {
-        c->timer = event_new(W.base, -1, EV_PERSIST, inbound_tick, c);
-        double period = 1.0 / opt.rate;
-        struct timeval tv = {(time_t)period, (suseconds_t)((period - (double)(time_t)period) * 1e6)};
+        c->timer = event_new(W.base, -1, 0, inbound_tick, c);
+        double first = (double)rand() / RAND_MAX / opt.rate;
+        struct timeval tv = {(time_t)first, (suseconds_t)((first - (double)(time_t)first) * 1e6)};
         event_add(c->timer, &tv);
     }
 }
@@ -597,6 +609,7 @@ static int worker_main(int worker, int first, int n, int ctl_fd, int out_fd) {
     hist_init(&W.hist);
     W.on_ready = start_measuring;
     W.wall_at_start = now_us();
+    srand((unsigned)(getpid() ^ now_us()));
     for (int i = 0; i < n; i++) {
         W.c[i].id = first + i;
         W.c[i].room = opt.rooms > 0 ? (first + i) % opt.rooms : 0;
