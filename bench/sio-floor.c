@@ -45,7 +45,7 @@
 typedef struct conn {
     int fd, upgraded, room;
     struct event *ev;
-    unsigned char rx[RX];
+    unsigned char *rx;   /* allocated while a message is incomplete, like the broker's small buffers */
     size_t rx_len;
     struct conn *next_in_room, *prev_in_room;
     unsigned char *pend; /* --batch: frames waiting for the end of this Redis read */
@@ -126,6 +126,11 @@ static void flush_pending(void) {
         if (write(c->fd, c->pend, c->pend_len) < 0 && errno != EAGAIN) { /* closed later */
         }
         c->pend_len = 0;
+        { /* an idle client holds no buffer (malloc is cheap next to the write) */
+            free(c->pend);
+            c->pend = NULL;
+            c->pend_cap = 0;
+        }
     }
 }
 
@@ -153,6 +158,7 @@ static void conn_close(conn_t *c) {
         }
     event_free(c->ev);
     close(c->fd);
+    free(c->rx);
     free(c->pend);
     free(c);
 }
@@ -191,6 +197,10 @@ static void on_text(conn_t *c, const char *m, size_t n) {
 static void on_read(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     conn_t *c = arg;
+    if (!c->rx && !(c->rx = malloc(RX))) {
+        conn_close(c);
+        return;
+    }
     ssize_t r = read(fd, c->rx + c->rx_len, RX - c->rx_len);
     if (r <= 0) {
         if (r < 0 && errno == EAGAIN) return;
@@ -216,6 +226,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg) {
         ws_write(c, open, sizeof open - 1);
     }
     for (;;) {
+        if (c->rx_len == 0) { /* nothing pending: no buffer held while idle */
+            free(c->rx);
+            c->rx = NULL;
+            return;
+        }
         if (c->rx_len < 6) return;
         size_t n = c->rx[1] & 0x7f, h = 2;
         if (n == 126) {
