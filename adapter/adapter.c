@@ -16,8 +16,8 @@
  */
 #include "adapter.h"
 #include "adapter_internal.h"
+#include "redis_ev.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
@@ -596,7 +596,7 @@ static redisAsyncContext *open_conn(adapter_t *a, int is_sub) {
         return NULL;
     }
     ac->data = a;
-    redisLibeventAttach(ac, a->base);
+    redis_ev_attach(ac, a->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     const char *auth[3];
