@@ -38,6 +38,7 @@
 #include "config.h"
 #include "engine.h"
 #include "metrics.h"
+#include "recovery.h"
 #include "rules.h"
 #include "socketio.h"
 #include "transport.h"
@@ -155,6 +156,8 @@ static void metrics_cb(sbuf_t *out, void *ud) {
         g.redis_pending_bytes = st->pending_bytes;
     }
     g.loop_lag_seconds = metrics_lag_seconds(app->lag);
+    g.recovery_sessions = recovery_sessions(app->sio->memory);
+    g.recovery_log_bytes = recovery_log_bytes(app->sio->memory);
     metrics_render(out, &g);
     free(nsps);
 }
