@@ -190,6 +190,7 @@ static void stop_now(struct app *app) {
         eio_session_t *e, *tmp;
         HASH_ITER(hh, srv->sessions, e, tmp) eio_close(e, "server shutting down");
     }
+    sio_recovery_stop(app->sio);
     release_services(app);
     if (app->drain_ev) event_del(app->drain_ev);
     event_del(app->sig_int);

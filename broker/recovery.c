@@ -37,8 +37,17 @@ typedef struct stored_session {
     int64_t at_ms;              /* disconnected at (monotonic) */
 } stored_session_t;
 
+/* How many kept sessions are in a room (any namespace: an over-estimate at
+ * worst, which only means a broadcast is logged that nobody will miss). */
+typedef struct held_room {
+    UT_hash_handle hh;
+    size_t refs;
+    char name[];
+} held_room_t;
+
 struct sio_recovery {
     sio_server_t *srv;
+    held_room_t *held;          /* rooms of the kept sessions */
     log_entry_t *head, *tail;   /* oldest first */
     log_entry_t *by_offset;
     size_t log_bytes;
@@ -171,7 +180,33 @@ static void drop_oldest_entry(sio_recovery_t *r) {
     entry_free(r, e);
 }
 
+static void hold_rooms(sio_recovery_t *r, const sio_session_t *s) {
+    for (size_t i = 0; i < s->n_rooms; i++) {
+        held_room_t *h = NULL;
+        size_t len = strlen(s->rooms[i]);
+        HASH_FIND(hh, r->held, s->rooms[i], len, h);
+        if (!h) {
+            if (!(h = calloc(1, sizeof *h + len + 1))) continue; /* OOM: that room's packets may go unlogged */
+            memcpy(h->name, s->rooms[i], len + 1);
+            HASH_ADD(hh, r->held, name[0], len, h);
+        }
+        h->refs++;
+    }
+}
+
+static void release_rooms(sio_recovery_t *r, const sio_session_t *s) {
+    for (size_t i = 0; i < s->n_rooms; i++) {
+        held_room_t *h = NULL;
+        HASH_FIND(hh, r->held, s->rooms[i], strlen(s->rooms[i]), h);
+        if (h && --h->refs == 0) {
+            HASH_DEL(r->held, h);
+            free(h);
+        }
+    }
+}
+
 static void session_unlink(sio_recovery_t *r, stored_session_t *x) {
+    release_rooms(r, &x->s);
     HASH_DEL(r->by_pid, x);
     if (x->prev) x->prev->next = x->next;
     else r->oldest = x->next;
@@ -304,6 +339,7 @@ void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s)
     x->s.data = s->data ? json_deep_copy(s->data) : json_object();
     x->nsp = nsp;
     x->at_ms = now;
+    hold_rooms(r, &x->s);
     HASH_ADD_STR(r->by_pid, s.pid, x);
     x->prev = r->newest;
     if (r->newest) r->newest->next = x;
@@ -330,6 +366,7 @@ sio_restored_t *recovery_restore(sio_recovery_t *r, sio_nsp_t *nsp, const char *
     sio_restored_t *res = sio_restored_new();
     if (!res) return NULL;
     /* one-shot: the session is taken out (socketio.h) */
+    release_rooms(r, &x->s);
     res->session = x->s;
     memset(&x->s, 0, sizeof x->s);
     session_unlink(r, x);
@@ -344,6 +381,19 @@ sio_restored_t *recovery_restore(sio_recovery_t *r, sio_nsp_t *nsp, const char *
         }
     }
     return res;
+}
+
+void recovery_stop(sio_recovery_t *r) {
+    if (r && r->sweep) {
+        event_free(r->sweep);
+        r->sweep = NULL;
+    }
+}
+
+int recovery_holds_room(const sio_recovery_t *r, const char *name) {
+    held_room_t *h = NULL;
+    if (r) HASH_FIND(hh, r->held, name, strlen(name), h);
+    return h != NULL;
 }
 
 size_t recovery_sessions(const sio_recovery_t *r) { return r ? r->n_sessions : 0; }

@@ -656,6 +656,16 @@ frame_t *sio_frame_append_arg(const frame_t *text, const char *arg) {
 
 int sio_recovery_enabled(const sio_server_t *srv) { return srv->recovery.enabled; }
 
+int sio_recovery_holds_room(sio_nsp_t *nsp, const char *name) {
+    return nsp->srv->recovery.enabled && recovery_holds_room(nsp->srv->memory, name);
+}
+
+void sio_recovery_stop(sio_server_t *srv) {
+    /* made now if it is not there yet, so that a session closed later does
+     * not create a store with a running timer */
+    if (srv->recovery.enabled) recovery_stop(memory(srv));
+}
+
 /* Whether the cluster keeps sessions and offsets (streams) or this node does. */
 static int cluster_recovers(const sio_server_t *srv) {
     return srv->cluster && srv->cluster->publish_recoverable && srv->cluster->restore_session;

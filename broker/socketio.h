@@ -366,5 +366,12 @@ size_t sio_deliver_logged(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frame
 frame_t *sio_frame_append_arg(const frame_t *text, const char *arg);
 /* 1 when connection state recovery is on. */
 int sio_recovery_enabled(const sio_server_t *srv);
+/* 1 when this node keeps a disconnected session that is in room `name`
+ * (classic mode): a broadcast to that room must still be decoded and logged
+ * even though no connected socket here is in it. */
+int sio_recovery_holds_room(sio_nsp_t *nsp, const char *name);
+/* Shutdown: stops the recovery store's periodic timer so the event loop can
+ * return (sessions closed afterwards are still kept, never swept). */
+void sio_recovery_stop(sio_server_t *srv);
 
 #endif
