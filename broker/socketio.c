@@ -828,10 +828,32 @@ static void nsp_echo(const char *nsp, char *out) {
  * middlewares unless skipMiddlewares, then _onconnect).  r and auth are
  * borrowed/taken: r is freed here.  Returns -1 when the connection was
  * closed. */
+/* Whether the missed packets, the CONNECT answer and a little more fit the
+ * session's send queue (server.sendQueue).  They do not when the client was
+ * away for long in a busy room: replaying them would close the connection
+ * half-way through (the recovered client would have seen part of what it
+ * missed and then lost the session); a new socket instead tells the app to
+ * resync (recovered false). */
+static int restored_fits(const eio_session_t *e, const sio_restored_t *r) {
+    static time_t last_log;
+    const eio_options_t *o = &e->srv->opt;
+    size_t frames = 0, bytes = 0;
+    for (size_t i = 0; i < r->n_packets; i++) {
+        frames += r->packets[i].n;
+        for (size_t k = 0; k < r->packets[i].n; k++) bytes += r->packets[i].frames[k]->len;
+    }
+    if (e->q_len + frames + 8 <= o->queue_hard && (!o->queue_max_bytes || e->q_bytes + bytes <= o->queue_max_bytes))
+        return 1;
+    if (log_allowed(&last_log))
+        log_warn("socketio", "session %s: %zu missed packets (%zu bytes) exceed the send queue (sendQueue): not "
+                 "recovered, a new socket", e->sid, r->n_packets, bytes);
+    return 0;
+}
+
 static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_restored_t *r) {
     sio_server_t *srv = c->srv;
-    if (r && (sio_socket_find(nsp, r->session.sid) || !r->session.pid[0])) {
-        sio_restored_free(r); /* its sid is back in use: a new socket */
+    if (r && (sio_socket_find(nsp, r->session.sid) || !r->session.pid[0] || !restored_fits(c->eio, r))) {
+        sio_restored_free(r); /* its sid is back in use, or too much to replay: a new socket */
         r = NULL;
     }
     if (srv->recovery.enabled) {

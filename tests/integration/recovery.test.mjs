@@ -572,6 +572,39 @@ describe("recovery memory bounds (broker)", () => {
   });
 });
 
+describe("recovery beyond the send queue (broker)", () => {
+  let T;
+  before(async () => {
+    T = await startBrokerTarget({ server: { sendQueue: { soft: 32, hard: 64 } } });
+  }, { timeout: 20000 });
+  after(async () => { closeClients(); await T?.stop(); }, { timeout: 20000 });
+
+  it("more missed packets than sendQueue.hard: a new socket that stays connected, not a cut-off replay", async () => {
+    const W = await connected(T.url);
+    await W.emitWithAck("join", "watchers");
+    for (const [count, recovers] of [[20, true], [100, false]]) {
+      const C = await connected(T.url);
+      await C.emitWithAck("join", "away-room");
+      const sid = C.id;
+      await cutAndWait(C, W);
+      for (let i = 0; i < count; i++) await W.emitWithAck("to-room", { room: "away-room", msg: `n${i}` });
+      const again = await open(C);
+      assert.equal(C.recovered, recovers, `${count} missed`);
+      assert.equal(again.welcome.recovered, recovers);
+      assert.equal(C.id === sid, recovers);
+      const missed = missedSince(C, again.from);
+      assert.equal(missed.length, recovers ? count : 0);
+      await sleep(200);
+      assert.equal(C.connected, true, "still connected");
+      const ackArgs = await new Promise((res) => C.emit("echo", "ok", (...a) => res(a)));
+      assert.deepEqual(ackArgs, ["ok"]);
+      C.disconnect();
+    }
+    assert.ok(T.broker.stderr().includes("exceed the send queue"), "logged");
+    W.disconnect();
+  });
+});
+
 describe("recovery hostile input (broker)", () => {
   let T;
   // ASan keeps freed memory in a quarantine (256 MB by default): a small one
