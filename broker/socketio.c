@@ -856,11 +856,9 @@ static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_res
         sio_restored_free(r); /* its sid is back in use, or too much to replay: a new socket */
         r = NULL;
     }
-    if (srv->recovery.enabled) {
-        if (r) sio_metrics.recovered++;
-        else if (auth && json_is_string(json_object_get(auth, "pid")))
-            sio_metrics.recovery_missed++;
-    }
+    /* counted once the outcome is known: a recovery the re-run auth refuses
+     * (skipMiddlewares false) recovered nothing */
+    int asked = srv->recovery.enabled && auth && json_is_string(json_object_get(auth, "pid"));
     sio_socket_t *s = calloc(1, sizeof *s);
     if (!s) {
         sio_restored_free(r);
@@ -891,6 +889,7 @@ static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_res
     int skip = r && srv->recovery.skip_middlewares;
     const char *refusal = !skip && nsp->hooks->authorize ? nsp->hooks->authorize(nsp->hooks_ud, s) : NULL;
     if (refusal) {
+        if (asked) sio_metrics.recovery_missed++;
         /* refused before anyone sees the socket: CONNECT_ERROR, nothing joined */
         json_t *err = json_pack("{s:s}", "message", refusal);
         send_raw(c, SIO_CONNECT_ERROR, nsp->name, err);
@@ -902,6 +901,8 @@ static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_res
         return 0;
     }
     s->connected = 1;
+    if (r) sio_metrics.recovered++;
+    else if (asked) sio_metrics.recovery_missed++;
     if (c->connect_timer) {
         event_free(c->connect_timer);
         c->connect_timer = NULL;

@@ -423,6 +423,12 @@ for (const kind of ["broker", "node"]) {
             assert.equal(s.connected, false);
           }
         }
+        if (kind === "broker") {
+          // a recovery refused by the re-run auth recovered nothing
+          const m = await metrics(T.admin);
+          assert.equal(m.get("sio_recovered_total"), skip ? 3 : 1);
+          assert.equal(m.get("sio_recovery_missed_total"), skip ? 0 : 2);
+        }
       });
     }
   });
