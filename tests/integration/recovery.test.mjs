@@ -76,7 +76,7 @@ function brokerConfig({ recovery = {}, auth = false, server = {}, redis } = {}) 
       limits: { sessionsPerAddress: 0, handshakesPerSecondPerAddress: 0 },
       ...server,
     },
-    namespaces: { "/": nsp },
+    namespaces: { "/": nsp, "/custom": nsp },
   };
   if (redis) cfg.redis = redis;
   return cfg;
@@ -101,32 +101,34 @@ async function startNodeRef({ recovery = {}, auth = false } = {}) {
     ...PING,
     connectionStateRecovery: { maxDisconnectionDuration: 60000, skipMiddlewares: true, ...recovery },
   });
-  if (auth) {
-    io.use((socket, next) => {
-      try {
-        const claims = jwt.verify(socket.handshake.auth?.token, SECRET, { algorithms: ["HS256"] });
-        socket.data.user = claims;
-        next();
-      } catch {
-        next(new Error("Authentication error"));
-      }
+  const ok = (cb) => { if (typeof cb === "function") cb("ok"); };
+  for (const nsp of [io.of("/"), io.of("/custom")]) {
+    if (auth) {
+      nsp.use((socket, next) => {
+        try {
+          const claims = jwt.verify(socket.handshake.auth?.token, SECRET, { algorithms: ["HS256"] });
+          socket.data.user = claims;
+          next();
+        } catch {
+          next(new Error("Authentication error"));
+        }
+      });
+    }
+    nsp.on("connection", (socket) => {
+      if (!socket.recovered) socket.join("lobby");
+      socket.emit("welcome", { recovered: socket.recovered, sid: socket.id, user: socket.data?.user?.sub });
+      if (socket.recovered) socket.emit("welcome-back", socket.id);
+      socket.on("disconnect", () => nsp.to("watchers").emit("gone", socket.id));
+      socket.on("join", (room, cb) => { socket.join(room); ok(cb); });
+      socket.on("leave", (room, cb) => { socket.leave(room); ok(cb); });
+      socket.on("to-room", ({ room, msg }, cb) => { nsp.to(room).emit("room-msg", msg); ok(cb); });
+      socket.on("to-room-others", ({ room, msg }, cb) => { socket.to(room).emit("room-msg", msg); ok(cb); });
+      socket.on("shout", ({ msg }, cb) => { nsp.emit("shout", msg); ok(cb); });
+      socket.on("volatile-all", ({ msg }, cb) => { nsp.volatile.emit("vol", msg); ok(cb); });
+      socket.on("self", ({ msg }, cb) => { socket.emit("self-msg", msg); ok(cb); });
+      socket.on("echo", (...args) => { const cb = args.pop(); if (typeof cb === "function") cb(...args); });
     });
   }
-  const ok = (cb) => { if (typeof cb === "function") cb("ok"); };
-  io.on("connection", (socket) => {
-    if (!socket.recovered) socket.join("lobby");
-    socket.emit("welcome", { recovered: socket.recovered, sid: socket.id, user: socket.data?.user?.sub });
-    if (socket.recovered) socket.emit("welcome-back", socket.id);
-    socket.on("disconnect", () => io.to("watchers").emit("gone", socket.id));
-    socket.on("join", (room, cb) => { socket.join(room); ok(cb); });
-    socket.on("leave", (room, cb) => { socket.leave(room); ok(cb); });
-    socket.on("to-room", ({ room, msg }, cb) => { io.to(room).emit("room-msg", msg); ok(cb); });
-    socket.on("to-room-others", ({ room, msg }, cb) => { socket.to(room).emit("room-msg", msg); ok(cb); });
-    socket.on("shout", ({ msg }, cb) => { io.emit("shout", msg); ok(cb); });
-    socket.on("volatile-all", ({ msg }, cb) => { io.volatile.emit("vol", msg); ok(cb); });
-    socket.on("self", ({ msg }, cb) => { socket.emit("self-msg", msg); ok(cb); });
-    socket.on("echo", (...args) => { const cb = args.pop(); if (typeof cb === "function") cb(...args); });
-  });
   const port = await freePort();
   await new Promise((r) => httpServer.listen(port, "127.0.0.1", r));
   return {
@@ -147,12 +149,16 @@ function closeClients() {
   clients.clear();
 }
 
-/** A socket.io client that records every event (args as received, offset included). */
-function makeClient(url, { transports = ["websocket"], auth, pid, offset } = {}) {
-  const socket = ioClient(url, { forceNew: true, reconnection: false, transports, auth, autoConnect: false });
+function track(socket) {
   clients.add(socket);
   socket.events = [];
   socket.onAny((ev, ...args) => socket.events.push([ev, ...args]));
+  return socket;
+}
+
+/** A socket.io client that records every event (args as received, offset included). */
+function makeClient(url, { transports = ["websocket"], auth, pid, offset } = {}) {
+  const socket = track(ioClient(url, { forceNew: true, reconnection: false, transports, auth, autoConnect: false }));
   if (pid !== undefined) socket._pid = pid;
   if (offset !== undefined) socket._lastOffset = offset;
   return socket;
@@ -302,6 +308,41 @@ for (const kind of ["broker", "node"]) {
         assert.ok(isOffset(self[2]));
         W.disconnect();
         C.disconnect();
+      });
+
+      it("two namespaces on one connection recover together, binary packets included", async () => {
+        const W = await connected(T.url, { transports });
+        await W.emitWithAck("join", "watchers");
+        const W2 = track(W.io.socket("/custom"));
+        await open(W2);
+        await W2.emitWithAck("join", "watchers");
+        const A = makeClient(T.url, { transports });
+        await open(A);
+        const B = track(A.io.socket("/custom"));
+        await open(B);
+        await A.emitWithAck("join", "ra");
+        await B.emitWithAck("join", "rb");
+        const [sa, sb] = [A.id, B.id];
+        const goneB = waitFor(W2, "gone", 8000);
+        await cutAndWait(A, W);
+        assert.equal((await goneB)[0], sb);
+        await W.emitWithAck("to-room", { room: "ra", msg: "x1" });
+        await W.emitWithAck("to-room", { room: "ra", msg: Buffer.from([1, 2, 3]) });
+        await W2.emitWithAck("to-room", { room: "rb", msg: "y1" });
+        await W2.emitWithAck("to-room", { room: "ra", msg: "not-in-custom-ra" });
+        const [ra, rb] = await Promise.all([open(A), open(B)]);
+        assert.equal(A.id, sa);
+        assert.equal(B.id, sb);
+        assert.equal(A.recovered, true);
+        assert.equal(B.recovered, true);
+        const ma = missedSince(A, ra.from);
+        assert.equal(ma.length, 2);
+        assert.deepEqual(ma[0].slice(0, -1), ["room-msg", "x1"]);
+        assert.equal(ma[1][0], "room-msg");
+        assert.deepEqual([...Buffer.from(ma[1][1])], [1, 2, 3], "the binary argument");
+        assert.ok(ma.every((e) => isOffset(e.at(-1))));
+        assert.deepEqual(missedSince(B, rb.from).map((e) => e.slice(0, -1)), [["room-msg", "y1"]]);
+        for (const s of [W2, W, B, A]) s.disconnect();
       });
 
       it("a client-side disconnect is not recoverable: a new socket", async () => {
