@@ -109,10 +109,13 @@ void metrics_render(sbuf_t *b, const metrics_gauges_t *g) {
     counter(b, "sio_recovery_log_dropped_total", "Packets dropped from the recovery packet log over maxLogBytes.",
             m->recovery_log_dropped);
     counter(b, "sio_recovery_sessions_dropped_total",
-            "Disconnected sessions dropped from the recovery store over maxSessions.",
+            "Disconnected sessions dropped from the recovery store over maxSessions or maxSessionBytes.",
             m->recovery_sessions_dropped);
     gauge(b, "sio_recovery_sessions", "Disconnected sessions kept for recovery on this node.",
           (double)g->recovery_sessions);
+    gauge(b, "sio_recovery_session_bytes",
+          "Bytes of the disconnected sessions kept on this node (bounded by maxSessionBytes).",
+          (double)g->recovery_session_bytes);
     gauge(b, "sio_recovery_log_bytes", "Bytes of the recovery packet log on this node (bounded by maxLogBytes).",
           (double)g->recovery_log_bytes);
     family(b, "sio_adapter_requests_total", "counter", "Adapter requests received from other nodes, by type.");

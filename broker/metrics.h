@@ -38,6 +38,7 @@ typedef struct metrics_gauges {
     double loop_lag_seconds;   /* last measured event-loop lag */
     size_t recovery_sessions;  /* disconnected sessions kept for recovery (in-memory store) */
     size_t recovery_log_bytes; /* bytes of the in-memory packet log */
+    size_t recovery_session_bytes; /* bytes of the sessions kept */
 } metrics_gauges_t;
 
 /* Appends the whole exposition. */

@@ -35,6 +35,7 @@ typedef struct stored_session {
     sio_session_t s;
     sio_nsp_t *nsp;
     int64_t at_ms;              /* disconnected at (monotonic) */
+    size_t bytes;               /* what it costs (session_bytes) */
 } stored_session_t;
 
 /* How many kept sessions are in a room (any namespace: an over-estimate at
@@ -54,6 +55,7 @@ struct sio_recovery {
     stored_session_t *oldest, *newest;
     stored_session_t *by_pid;
     size_t n_sessions;
+    size_t session_bytes;
     char prefix[5];             /* per process: offsets of another process never match */
     uint64_t seq;
     char offset[24];
@@ -213,6 +215,7 @@ static void session_unlink(sio_recovery_t *r, stored_session_t *x) {
     if (x->next) x->next->prev = x->prev;
     else r->newest = x->prev;
     r->n_sessions--;
+    r->session_bytes -= x->bytes;
     sio_session_clear(&x->s);
     free(x);
 }
@@ -319,8 +322,17 @@ void recovery_log(sio_recovery_t *r, sio_nsp_t *nsp, const char *offset, frame_t
     }
 }
 
+/* The memory a kept session holds: the entry, its room names (and their
+ * share of the held-rooms index), its data as JSON text (claims). */
+static size_t session_bytes(const sio_session_t *s) {
+    size_t n = sizeof(stored_session_t) + ENTRY_OVERHEAD;
+    for (size_t i = 0; i < s->n_rooms; i++) n += 2 * (strlen(s->rooms[i]) + 1) + sizeof(char *) + 64;
+    if (s->data) n += json_dumpb(s->data, NULL, 0, JSON_COMPACT);
+    return n;
+}
+
 void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s) {
-    static time_t last_log;
+    static time_t last_log, last_bytes_log;
     int64_t now = now_ms();
     expire(r, now);
     stored_session_t *old = NULL;
@@ -339,6 +351,8 @@ void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s)
     x->s.data = s->data ? json_deep_copy(s->data) : json_object();
     x->nsp = nsp;
     x->at_ms = now;
+    x->bytes = session_bytes(&x->s);
+    r->session_bytes += x->bytes;
     hold_rooms(r, &x->s);
     HASH_ADD_STR(r->by_pid, s.pid, x);
     x->prev = r->newest;
@@ -352,6 +366,20 @@ void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s)
         sio_metrics.recovery_sessions_dropped++;
         if (log_allowed(&last_log))
             log_warn("recovery", "over %zu disconnected sessions kept (maxSessions): the oldest dropped", max);
+    }
+    /* by bytes too: without it, sessions with many long room names would
+     * be kept after their connections are gone, beyond what the
+     * per-address session limits allow while connected (the newest stays) */
+    size_t max_bytes = r->srv->recovery.max_session_bytes, dropped = 0;
+    while (max_bytes && r->session_bytes > max_bytes && r->oldest != r->newest) {
+        session_unlink(r, r->oldest);
+        dropped++;
+    }
+    if (dropped) {
+        sio_metrics.recovery_sessions_dropped += dropped;
+        if (log_allowed(&last_bytes_log))
+            log_warn("recovery", "disconnected sessions over %zu bytes (maxSessionBytes): the oldest dropped",
+                     max_bytes);
     }
 }
 
@@ -398,3 +426,4 @@ int recovery_holds_room(const sio_recovery_t *r, const char *name) {
 
 size_t recovery_sessions(const sio_recovery_t *r) { return r ? r->n_sessions : 0; }
 size_t recovery_log_bytes(const sio_recovery_t *r) { return r ? r->log_bytes : 0; }
+size_t recovery_session_bytes(const sio_recovery_t *r) { return r ? r->session_bytes : 0; }

@@ -9,7 +9,7 @@
  *    the oldest first while the log holds more than max_log_bytes;
  *  - the sessions of disconnected sockets by pid, dropped after
  *    max_disconnection_ms, on their first restore (one-shot), or oldest
- *    first beyond max_sessions.
+ *    first beyond max_sessions or max_session_bytes.
  * A restore succeeds only while both the session and the client's offset
  * are still there; then the packets after that offset whose rooms reach
  * the session are returned in order.
@@ -50,5 +50,6 @@ int recovery_holds_room(const sio_recovery_t *r, const char *name);
 /* Gauges for /metrics. */
 size_t recovery_sessions(const sio_recovery_t *r);
 size_t recovery_log_bytes(const sio_recovery_t *r);
+size_t recovery_session_bytes(const sio_recovery_t *r);
 
 #endif

@@ -89,6 +89,7 @@ typedef struct sio_recovery_opts {
     int skip_middlewares;          /* skipMiddlewares, default 1: no authorize on recovery */
     size_t max_log_bytes;          /* in-memory packet log bound (oldest dropped first) */
     size_t max_sessions;           /* in-memory sessions bound (oldest dropped first) */
+    size_t max_session_bytes;      /* their bytes (room names, data); 0: no bound */
 } sio_recovery_opts_t;
 
 /* A disconnected socket's state: Node's Session {sid, pid, rooms, data}. */

@@ -652,6 +652,52 @@ describe("recovery beyond the send queue (broker)", () => {
   });
 });
 
+describe("recovery: sessions with many long rooms (broker)", () => {
+  let T;
+  const maxSessionBytes = Number(process.env.SIO_IT_MAX_SESSION_BYTES ?? 1 << 20);
+  before(async () => {
+    T = await startBrokerTarget({ recovery: { maxSessionBytes } },
+      { ASAN_OPTIONS: `${process.env.ASAN_OPTIONS ?? ""}:quarantine_size_mb=8` });
+  }, { timeout: 20000 });
+  after(async () => { closeClients(); await T?.stop(); }, { timeout: 20000 });
+
+  it("kept sessions are bounded in bytes (maxSessionBytes), not only in count", async (t) => {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${T.broker.pid}/status`, "utf8"))[1]);
+    const W = await connected(T.url);
+    await W.emitWithAck("join", "watchers");
+    const pad = "r".repeat(2000);
+    async function cycle(i) {
+      const c = rawWebSocket(eioWsUrl(T.broker));
+      await c.opened;
+      await c.nextNonPing();
+      c.ws.send("40");
+      for (let k = 0; k < 100; k++) c.ws.send(`42${JSON.stringify(["join", `${i}:${k}:${pad}`])}`);
+      c.ws.send(`42${JSON.stringify(["echo", "done"])}`.replace(/^42/, "421"));
+      for (;;) {
+        const m = await c.nextNonPing(5000);
+        if (m.data.startsWith("431")) break;
+      }
+      c.ws.terminate();
+    }
+    for (let i = 0; i < 10; i++) await cycle(i);
+    await sleep(300);
+    const base = rss();
+    for (let i = 10; i < 130; i += 4) await Promise.all([0, 1, 2, 3].map((k) => cycle(i + k)));
+    await sleep(300);
+    const grown = rss() - base;
+    const m = await metrics(T.admin);
+    const bytes = m.get("sio_recovery_session_bytes");
+    t.diagnostic(`120 sessions of 100 rooms x 2 kB: RSS +${grown} kB, sessions kept ${m.get("sio_recovery_sessions")}, ${bytes} bytes`);
+    assert.ok(bytes <= maxSessionBytes + 300000, `session bytes ${bytes}`);
+    assert.ok(m.get("sio_recovery_sessions_dropped_total") > 0);
+    assert.ok(grown < 16 * 1024, `RSS grew ${grown} kB`);
+    assert.ok(T.broker.stderr().includes("maxSessionBytes"), "logged");
+    const ackArgs = await new Promise((res) => W.emit("echo", "alive", (...a) => res(a)));
+    assert.deepEqual(ackArgs, ["alive"]);
+    W.disconnect();
+  });
+});
+
 describe("recovery hostile input (broker)", () => {
   let T;
   // ASan keeps freed memory in a quarantine (256 MB by default): a small one

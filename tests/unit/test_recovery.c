@@ -260,6 +260,49 @@ static void test_session_count_bound(void **state) {
     fixture_free(f);
 }
 
+static void test_session_byte_bound(void **state) {
+    (void)state;
+    fixture_t *f = fixture_new(60000, 1 << 20, 100000);
+    f->srv->recovery.max_session_bytes = 20000;
+    uint64_t dropped0 = sio_metrics.recovery_sessions_dropped;
+    char names[10][501];
+    const char *rooms[10];
+    for (int i = 0; i < 10; i++) {
+        memset(names[i], 'a' + i, 500);
+        names[i][500] = '\0';
+        rooms[i] = names[i];
+    }
+    char pid[24];
+    for (int i = 0; i < 5; i++) {
+        snprintf(pid, sizeof pid, "P%d", i);
+        persist(f, f->nsp, "S", pid, rooms, 10);
+        assert_true(recovery_session_bytes(f->srv->memory) <= 20000);
+    }
+    assert_true(recovery_sessions(f->srv->memory) >= 1 && recovery_sessions(f->srv->memory) < 5);
+    assert_int_equal(sio_metrics.recovery_sessions_dropped,
+                     dropped0 + 5 - recovery_sessions(f->srv->memory));
+    assert_true(recovery_holds_room(f->srv->memory, names[3])); /* the newest still holds them */
+    /* one session larger than the bound alone is kept (the newest is never dropped) */
+    const char *many[40];
+    for (int i = 0; i < 40; i++) many[i] = names[i % 10];
+    persist(f, f->nsp, "S", "BIG", many, 40);
+    assert_int_equal(recovery_sessions(f->srv->memory), 1);
+    assert_true(recovery_session_bytes(f->srv->memory) > 20000);
+    sio_restored_t *r = recovery_restore(f->srv->memory, f->nsp, "BIG", "none");
+    assert_null(r); /* unknown offset: the session stays */
+    char o[24];
+    frame_t *fr = log_one(f, f->nsp, NULL, 0, NULL, 0, 10, o);
+    const char *small[] = {"S"};
+    persist(f, f->nsp, "S", "SMALL", small, 1);
+    assert_int_equal(recovery_sessions(f->srv->memory), 1); /* BIG went */
+    r = recovery_restore(f->srv->memory, f->nsp, "SMALL", o);
+    assert_non_null(r);
+    sio_restored_free(r);
+    assert_int_equal(recovery_session_bytes(f->srv->memory), 0);
+    frame_unref(fr);
+    fixture_free(f);
+}
+
 static void test_session_includes(void **state) {
     (void)state;
     char *rooms[] = {"S", "a"};
@@ -292,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_log_byte_bound),
         cmocka_unit_test(test_session_count_bound),
+        cmocka_unit_test(test_session_byte_bound),
         cmocka_unit_test(test_session_includes),
         cmocka_unit_test(test_stop),
     };
