@@ -484,6 +484,7 @@ describe("recovery in a 2-broker classic cluster", () => {
     h = await startCluster({
       nodes: 2,
       emitter: true,
+      nodeServer: true,
       config: (redisUrl) => brokerConfig({ redis: { url: redisUrl } }),
       nodeOptions: { env: { JWT_SECRET: SECRET } },
     });
@@ -531,6 +532,32 @@ describe("recovery in a 2-broker classic cluster", () => {
     await until(C, (e) => e[1] === "live");
     assert.ok(isOffset(C.events.find((e) => e[1] === "live")[2]));
     for (const s of [W1, W2, C]) s.disconnect();
+  });
+
+  it("a Node server's acked broadcast carries no offset and is not replayed; its socketsJoin rooms are", async () => {
+    const [b1] = h.brokers;
+    const node = h.nodeServer;
+    const W1 = await connected(b1.url);
+    await W1.emitWithAck("join", "watchers");
+    const C = await connected(b1.url);
+    await C.emitWithAck("join", "ack-room");
+    let askArgs = null;
+    C.on("ask", (...args) => { askArgs = args; const cb = args.at(-1); if (typeof cb === "function") cb(args[0] + 1); });
+    const res = await node.call("emitWithAck", { rooms: ["ack-room"], timeout: 3000, event: "ask", args: [41] });
+    assert.deepEqual(res.responses, [42]);
+    assert.equal(askArgs.length, 2, "the value and the ack callback, no offset");
+    await node.call("socketsJoin", { rooms: [C.id, W1.id], join: "joined-remotely" });
+    await sleep(200);
+    const sid = C.id;
+    await cutAndWait(C, W1);
+    await node.call("emitWithAck", { rooms: ["ack-room"], timeout: 300, event: "ask", args: [1] });
+    await node.call("emit", { rooms: ["joined-remotely"], event: "em", args: ["remote-room"] });
+    await until(W1, (e) => e[1] === "remote-room", 4000, "remote-room");
+    const again = await open(C);
+    assert.equal(C.id, sid);
+    assert.equal(C.recovered, true);
+    assert.deepEqual(missedSince(C, again.from).map((e) => e.slice(0, -1)), [["em", "remote-room"]]);
+    for (const s of [W1, C]) s.disconnect();
   });
 
   it("on the other node (classic mode): a new socket", async () => {
