@@ -36,6 +36,7 @@ import {
   assertNoSanitizerReports,
 } from "./lib.mjs";
 import { startCluster } from "./fixtures/cluster.mjs";
+import { startNativeCluster, tempConfig } from "./native-cluster.mjs";
 
 const SECRET = "recovery-test-secret-0123456789abcdef";
 const PING = { pingInterval: 2000, pingTimeout: 2000 };
@@ -592,6 +593,50 @@ describe("recovery in a 2-broker classic cluster", () => {
     assert.notEqual(C.id, sid);
     assert.equal(C.recovered, false);
     assert.equal(again.welcome.recovered, false);
+    C.disconnect();
+  });
+});
+
+describe("recovery behind HAProxy with sticky cookies (deploy/up.sh, 2 brokers)", () => {
+  let cl;
+  let cfg;
+  before(async () => {
+    cfg = tempConfig(brokerConfig());
+    cl = await startNativeCluster({ nodes: 2, config: cfg.file });
+  }, { timeout: 90000 });
+  after(async () => {
+    closeClients();
+    const r = await cl?.stop();
+    cfg?.cleanup();
+    assert.deepEqual(cl?.sanitizerFindings() ?? [], [], "no sanitizer report in any broker");
+    assert.ok(r && (r.code === 143 || r.code === 0), `up.sh ended ${JSON.stringify(r)}`);
+  }, { timeout: 60000 });
+
+  it("a client that comes back with its cookie reaches the same node and recovers", async () => {
+    // withCredentials: Node's engine.io-client keeps the `io` cookie HAProxy sticks on, per connection;
+    // a browser keeps it across reconnections, which extraHeaders stands in for here
+    const lbClient = () => track(ioClient(cl.lb, { forceNew: true, reconnection: false, withCredentials: true, autoConnect: false }));
+    const W = lbClient();
+    await open(W);
+    await W.emitWithAck("join", "watchers");
+    await W.emitWithAck("join", "r1");
+    const C = lbClient();
+    await open(C);
+    await C.emitWithAck("join", "r1");
+    await until(C, () => C.io.engine.transport.name === "websocket", 5000, "upgrade");
+    const cookie = C.io.engine._cookieJar?._cookies.get("io")?.value;
+    assert.match(cookie ?? "", /^b[12]~/, "HAProxy's prefixed io cookie");
+    const sid = C.id;
+    await cutAndWait(C, W);
+    await W.emitWithAck("to-room", { room: "r1", msg: "via-lb-1" });
+    await W.emitWithAck("shout", { msg: "via-lb-2" });
+    await until(W, (e) => e[1] === "via-lb-2");
+    C.io.opts.extraHeaders = { cookie: `io=${cookie}` };
+    const again = await open(C);
+    assert.equal(C.id, sid);
+    assert.equal(C.recovered, true);
+    assert.deepEqual(missedSince(C, again.from).map((e) => e.slice(0, -1)), [["room-msg", "via-lb-1"], ["shout", "via-lb-2"]]);
+    W.disconnect();
     C.disconnect();
   });
 });
