@@ -509,6 +509,8 @@ describe("recovery in a 2-broker classic cluster", () => {
     await seen("from-b2");
     h.emitter.to("r1").emit("em", "e1");
     await seen("e1");
+    h.emitter.to("r1").emit("bin", Buffer.from([9, 8, 7]));
+    await until(W1, (e) => e[0] === "bin", 4000, "bin");
     h.emitter.to("r1").except("r2").emit("em", "except-r2");
     await seen("except-r2");
     // rooms that only the away session holds on b1: the broadcast must still be logged there
@@ -524,7 +526,11 @@ describe("recovery in a 2-broker classic cluster", () => {
     assert.equal(C.recovered, true);
     assert.equal(again.welcome.recovered, true);
     const missed = missedSince(C, again.from);
-    assert.deepEqual(missed.map((e) => e.slice(0, -1)), [
+    const bin = missed.findIndex((e) => e[0] === "bin");
+    assert.equal(bin, 2, "the binary broadcast in its place");
+    assert.deepEqual([...Buffer.from(missed[bin][1])], [9, 8, 7]);
+    assert.equal(missed[bin].length, 3, "its offset last");
+    assert.deepEqual(missed.filter((e) => e[0] !== "bin").map((e) => e.slice(0, -1)), [
       ["room-msg", "from-b2"], ["em", "e1"], ["em", "direct"], ["em", "only-r2"], ["em", "all"], ["shout", "shout-b2"],
     ]);
     assert.ok(missed.every((e) => isOffset(e.at(-1))));
