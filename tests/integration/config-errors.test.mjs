@@ -78,7 +78,7 @@ describe("config errors: exit 2 and one line naming file, JSON path and reason",
 
   test("an action object with two keys", T, async () => {
     await expectConfigError(ev([{ join: "a", leave: "b" }]), `${NS}.events.e[0]`,
-      "an action is an object with exactly one key (join, leave, leave_matching, emit, ack, forward, require, rate_limit)");
+      "an action is an object with exactly one key (join, leave, leave_matching, emit, ack, forward, require, rate_limit, if_recovered, unless_recovered)");
   });
 
   test("bad template: \"{unclosed\" in emit data", T, async () => {
