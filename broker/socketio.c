@@ -823,11 +823,6 @@ static void nsp_echo(const char *nsp, char *out) {
     out[n] = '\0';
 }
 
-/* Makes the socket of a CONNECT: a new one, or with r the recovered
- * session (Node: Socket's constructor with a previous session, then the
- * middlewares unless skipMiddlewares, then _onconnect).  r and auth are
- * borrowed/taken: r is freed here.  Returns -1 when the connection was
- * closed. */
 /* Whether the missed packets, the CONNECT answer and a little more fit the
  * session's send queue (server.sendQueue).  They do not when the client was
  * away for long in a busy room: replaying them would close the connection
@@ -850,6 +845,11 @@ static int restored_fits(const eio_session_t *e, const sio_restored_t *r) {
     return 0;
 }
 
+/* Makes the socket of a CONNECT: a new one, or with r the recovered
+ * session (Node: Socket's constructor with a previous session, then the
+ * middlewares unless skipMiddlewares, then _onconnect).  r and auth are
+ * borrowed/taken: r is freed here.  Returns -1 when the connection was
+ * closed. */
 static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_restored_t *r) {
     sio_server_t *srv = c->srv;
     if (r && (sio_socket_find(nsp, r->session.sid) || !r->session.pid[0] || !restored_fits(c->eio, r))) {
