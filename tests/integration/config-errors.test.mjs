@@ -145,6 +145,16 @@ describe("config errors: exit 2 and one line naming file, JSON path and reason",
       "must be an integer between 1 and 86400000");
   });
 
+  test("server.connectionStateRecovery: bounds out of range, unknown keys", T, async () => {
+    const csr = (o) => ({ server: { connectionStateRecovery: o }, namespaces: { "/": {} } });
+    await expectConfigError(csr({ maxSessionBytes: 10 }), "$.server.connectionStateRecovery.maxSessionBytes",
+      "must be an integer between 4096 and 1099511627776");
+    await expectConfigError(csr({ maxLogBytes: -1 }), "$.server.connectionStateRecovery.maxLogBytes",
+      "must be an integer between 4096 and 1099511627776");
+    await expectConfigError(csr({ maxDisconnectionDuration: 0 }), "$.server.connectionStateRecovery.maxDisconnectionDuration",
+      "must be an integer between 1 and 86400000");
+  });
+
   test("server.cors.origin given as a number", T, async () => {
     await expectConfigError({ server: { cors: { origin: 5 } } }, "$.server.cors.origin",
       'must be "*", an origin or a list of origins');
