@@ -360,7 +360,9 @@ static void on_broadcast(adapter_t *a, nsp_chan_t *c, const char *room, size_t r
         if (!name) return;
         memcpy(name, room, room_len);
         name[room_len] = '\0';
-        int held = sio_nsp_has_room(nsp, name);
+        /* ...counting the rooms of the sessions kept for recovery: what
+         * they miss is logged (Node's in-memory log has every broadcast) */
+        int held = sio_nsp_has_room(nsp, name) || sio_recovery_holds_room(nsp, name);
         if (name != stack) free(name);
         if (!held) return;
     }
