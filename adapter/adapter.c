@@ -16,8 +16,8 @@
  */
 #include "adapter.h"
 #include "adapter_internal.h"
+#include "redis_ev.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
@@ -368,7 +368,9 @@ void adapter_on_classic_broadcast(adapter_t *a, nsp_chan_t *c, const char *room,
         if (!name) return;
         memcpy(name, room, room_len);
         name[room_len] = '\0';
-        int held = sio_nsp_has_room(nsp, name);
+        /* ...counting the rooms of the sessions kept for recovery: what
+         * they miss is logged (Node's in-memory log has every broadcast) */
+        int held = sio_nsp_has_room(nsp, name) || sio_recovery_holds_room(nsp, name);
         if (name != stack) free(name);
         if (!held) return;
     }
@@ -655,7 +657,7 @@ static redisAsyncContext *open_conn(adapter_t *a, int is_sub) {
         return NULL;
     }
     ac->data = a;
-    redisLibeventAttach(ac, a->base);
+    redis_ev_attach(ac, a->base);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     const char *auth[3];

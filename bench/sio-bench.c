@@ -91,6 +91,8 @@ static struct {
     const char *plot;
     int time_limit;
     int quiet;
+    int server_pids[16];     /* --server-pids: their CPU and RSS go into the results */
+    int n_server_pids;
 } opt = {
     .clients = 100, .workers = 1, .mode = M_RECEIVE, .join_event = "join", .nsp = "/", .event = "chat",
     .rate = 1000, .messages = 1000, .payload = 32, .inflight = 1, .duration = 10, .drain_ms = 2000,
@@ -109,6 +111,47 @@ static double cpu_seconds(void) {
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
            ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime+stime of a process in seconds, from /proc (0 when unreadable). */
+static double proc_cpu(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p) return 0;
+    unsigned long long ut = 0, st = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long proc_rss_kb(int pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) kb = atol(line + 6);
+    fclose(f);
+    return kb;
+}
+
+static double servers_cpu(void) {
+    double t = 0;
+    for (int i = 0; i < opt.n_server_pids; i++) t += proc_cpu(opt.server_pids[i]);
+    return t;
+}
+
+static long servers_rss_kb(void) {
+    long t = 0;
+    for (int i = 0; i < opt.n_server_pids; i++) t += proc_rss_kb(opt.server_pids[i]);
+    return t;
 }
 
 static int parse_url(const char *u, target_t *t) {
@@ -170,8 +213,8 @@ static struct {
     int measuring, stopping;
     int ctl_fd, out_fd;
     struct event *ctl_ev, *progress_ev;
-    double cpu_at_start;
-    uint64_t wall_at_start;
+    double cpu_at_start, cpu_at_stop;
+    uint64_t wall_at_start, wall_at_stop;
     long messages_sent;  /* from the parent's stop command (receive) */
     int ready_sent;
     void (*on_ready)(client_t *c);
@@ -213,11 +256,23 @@ static void emit_with_ack(client_t *c, const char *event) {
     send_text(c, msg, (size_t)n);
 }
 
+static struct timeval inbound_period(void) {
+    double period = 1.0 / opt.rate;
+    struct timeval tv = {(time_t)period, (suseconds_t)((period - (double)(time_t)period) * 1e6)};
+    return tv;
+}
+
+/* One client's emits at --rate: the first after a random part of the
+ * period, so the clients' emits spread evenly instead of arriving in
+ * bursts (which would measure the burst, not the rate). */
 static void inbound_tick(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     client_t *c = arg;
-    if (c->state == C_READY && !W.stopping && c->inflight < INFLIGHT_MAX) emit_with_ack(c, opt.event);
+    if (W.stopping || c->state != C_READY) return;
+    struct timeval tv = inbound_period();
+    event_add(c->timer, &tv);
+    if (c->inflight < INFLIGHT_MAX) emit_with_ack(c, opt.event);
 }
 
 static void become_ready(client_t *c) {
@@ -225,6 +280,14 @@ static void become_ready(client_t *c) {
     W.r.connected++;
     W.r.connect_us_last = now_us();
     if (W.handshaking > 0) W.handshaking--;
+    if (opt.mode == M_STORM) {
+        /* a storm measures handshakes: each client leaves once connected,
+         * so the next one does not need a descriptor more (a balancer in
+         * between holds two per connection) */
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        c->state = C_DEAD;
+    }
     maybe_start_more();
     if (W.measuring && W.on_ready) W.on_ready(c);
 }
@@ -467,9 +530,9 @@ static void start_measuring(client_t *c) {
     if (opt.mode == M_ECHO) {
         for (int i = 0; i < opt.inflight; i++) emit_with_ack(c, "echo");
     } else if (opt.mode == M_INBOUND && opt.rate > 0) {
-        c->timer = event_new(W.base, -1, EV_PERSIST, inbound_tick, c);
-        double period = 1.0 / opt.rate;
-        struct timeval tv = {(time_t)period, (suseconds_t)((period - (double)(time_t)period) * 1e6)};
+        c->timer = event_new(W.base, -1, 0, inbound_tick, c);
+        double first = (double)rand() / RAND_MAX / opt.rate;
+        struct timeval tv = {(time_t)first, (suseconds_t)((first - (double)(time_t)first) * 1e6)};
         event_add(c->timer, &tv);
     }
 }
@@ -478,8 +541,9 @@ static void send_report(int type) {
     report_t *r = &W.r;
     r->type = type;
     r->worker = W.worker;
-    double wall = (double)(now_us() - W.wall_at_start) / 1e6;
-    r->cpu = cpu_seconds() - W.cpu_at_start;
+    uint64_t wall_end = W.wall_at_stop ? W.wall_at_stop : now_us();
+    double wall = (double)(wall_end - W.wall_at_start) / 1e6;
+    r->cpu = (W.wall_at_stop ? W.cpu_at_stop : cpu_seconds()) - W.cpu_at_start;
     r->busy_frac = wall > 0 ? r->cpu / wall : 0;
     if (write(W.out_fd, r, sizeof *r) < 0) return;
     if (type == R_RESULT && write(W.out_fd, &W.hist, sizeof W.hist) < 0) return;
@@ -513,6 +577,8 @@ static void ctl_cb(evutil_socket_t fd, short what, void *arg) {
     } else if (m.cmd == 'S') {
         W.stopping = 1;
         W.messages_sent = m.value;
+        W.cpu_at_stop = cpu_seconds();
+        W.wall_at_stop = now_us();
     } else if (m.cmd == 'R') {
         /* expected frames (receive): per client, the messages sent to its room */
         uint64_t expected = 0;
@@ -543,6 +609,7 @@ static int worker_main(int worker, int first, int n, int ctl_fd, int out_fd) {
     hist_init(&W.hist);
     W.on_ready = start_measuring;
     W.wall_at_start = now_us();
+    srand((unsigned)(getpid() ^ now_us()));
     for (int i = 0; i < n; i++) {
         W.c[i].id = first + i;
         W.c[i].room = opt.rooms > 0 ? (first + i) % opt.rooms : 0;
@@ -717,7 +784,7 @@ static void usage(void) {
             "  [--clients N] [--workers W] [--rooms R] [--join-event join] [--nsp /] [--token JWT]\n"
             "  [--rate R] [--messages M] [--payload BYTES] [--inflight K] [--event chat] [--duration S]\n"
             "  [--drain-ms MS] [--concurrency C] [--publish emitter] [--redis URL] [--key socket.io]\n"
-            "  [--json FILE] [--plot FILE.png] [--time-limit S] [--quiet]\n");
+            "  [--json FILE] [--plot FILE.png] [--time-limit S] [--quiet] [--server-pids PID,PID...]\n");
 }
 
 static int parse_args(int argc, char **argv) {
@@ -728,6 +795,7 @@ static int parse_args(int argc, char **argv) {
         {"event", 1, 0, 'e'},    {"duration", 1, 0, 'd'},    {"drain-ms", 1, 0, 'D'},  {"concurrency", 1, 0, 'C'},
         {"publish", 1, 0, 'P'},  {"redis", 1, 0, 'x'},       {"key", 1, 0, 'k'},       {"json", 1, 0, 'j'},
         {"plot", 1, 0, 'o'},     {"time-limit", 1, 0, 'T'},  {"quiet", 0, 0, 'q'},     {"help", 0, 0, 'h'},
+        {"server-pids", 1, 0, 'S'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -771,6 +839,10 @@ static int parse_args(int argc, char **argv) {
         case 'o': opt.plot = optarg; break;
         case 'T': opt.time_limit = atoi(optarg); break;
         case 'q': opt.quiet = 1; break;
+        case 'S':
+            for (char *tok = strtok(optarg, ","); tok && opt.n_server_pids < 16; tok = strtok(NULL, ","))
+                opt.server_pids[opt.n_server_pids++] = atoi(tok);
+            break;
         default: usage(); return -1;
         }
     }
@@ -847,6 +919,8 @@ int main(int argc, char **argv) {
         hist_init(&P[i].hist);
         first += n;
     }
+    double srv_cpu0 = servers_cpu();
+    long srv_rss0 = servers_rss_kb();
     uint64_t t0 = now_us();
     double limit = opt.time_limit;
     int failed_run = 0;
@@ -869,6 +943,7 @@ int main(int argc, char **argv) {
                            ? (double)(after_connect.connect_us_last - after_connect.connect_us_first) / 1e6
                            : 0;
     /* measured phase */
+    double srv_cpu1 = servers_cpu();
     uint64_t tm = now_us();
     for (int i = 0; i < n_workers; i++) ctl_send(&P[i], 'G', (long long)tm);
     publisher_t pub = {0};
@@ -898,6 +973,10 @@ int main(int argc, char **argv) {
         poll_workers(50);
         progress("drain", (double)(now_us() - tm) / 1e6);
     }
+    /* the servers' work for the measured phase includes delivering the
+     * stragglers: read after the drain */
+    double srv_cpu2 = servers_cpu();
+    long srv_rss1 = servers_rss_kb();
     for (int i = 0; i < n_workers; i++) ctl_send(&P[i], 'R', 0);
     uint64_t tr = now_us();
     for (;;) {
@@ -949,7 +1028,8 @@ int main(int argc, char **argv) {
                     "\"measured_s\":%.3f,\"throughput\":%.1f,\"latency_us\":{\"p50\":%llu,\"p90\":%llu,"
                     "\"p99\":%llu,\"p999\":%llu,\"max\":%llu,\"n\":%llu},\"generator_cpu_s\":%.3f,"
                     "\"generator_cpu_us_per_frame\":%.3f,\"busiest_worker\":%.3f,\"saturated\":%s,"
-                    "\"timed_out\":%s}\n",
+                    "\"server_cpu_connect_s\":%.3f,\"server_cpu_s\":%.3f,\"server_rss_before_kb\":%ld,"
+                    "\"server_rss_after_kb\":%ld,\"timed_out\":%s}\n",
                     mode_names[opt.mode], opt.clients, (unsigned long long)t.connected, (unsigned long long)t.failed,
                     n_workers, connect_s, connect_s > 0 ? (double)after_connect.connected / connect_s : 0, pub.sent,
                     (unsigned long long)t.expected, (unsigned long long)t.received, loss, (unsigned long long)t.dups,
@@ -957,7 +1037,8 @@ int main(int argc, char **argv) {
                     (unsigned long long)hist_quantile(&h, 0.5), (unsigned long long)hist_quantile(&h, 0.9),
                     (unsigned long long)hist_quantile(&h, 0.99), (unsigned long long)hist_quantile(&h, 0.999),
                     (unsigned long long)h.max, (unsigned long long)h.count, t.cpu, gen_cpu_per_frame_us,
-                    t.busy_frac, saturated ? "true" : "false", failed_run ? "true" : "false");
+                    t.busy_frac, saturated ? "true" : "false", srv_cpu1 - srv_cpu0, srv_cpu2 - srv_cpu1, srv_rss0,
+                    srv_rss1, failed_run ? "true" : "false");
             fclose(f);
         }
     }

@@ -226,7 +226,7 @@ static int parse_drain(vctx_t *v, cfg_t *cfg, const json_t *d) {
 
 static int parse_recovery(vctx_t *v, cfg_t *cfg, const json_t *d) {
     static const char *const keys[] = {"maxDisconnectionDuration", "skipMiddlewares", "maxLogBytes", "maxSessions",
-                                       NULL};
+                                       "maxSessionBytes", NULL};
     const char *path = "$.server.connectionStateRecovery";
     if (!d) return 0;
     if (!json_is_object(d))
@@ -243,6 +243,9 @@ static int parse_recovery(vctx_t *v, cfg_t *cfg, const json_t *d) {
     x = (long long)cfg->recovery.max_sessions;
     if (get_uint(v, d, "maxSessions", path, 0, 1LL << 32, &x) < 0) return -1;
     cfg->recovery.max_sessions = (size_t)x;
+    x = (long long)cfg->recovery.max_session_bytes;
+    if (get_uint(v, d, "maxSessionBytes", path, 4096, 1LL << 40, &x) < 0) return -1;
+    cfg->recovery.max_session_bytes = (size_t)x;
     return 0;
 }
 
@@ -362,6 +365,7 @@ int cfg_load(cfg_t *cfg, const char *file, char *err, size_t errlen) {
     cfg->recovery.skip_middlewares = 1;
     cfg->recovery.max_log_bytes = 64u << 20;
     cfg->recovery.max_sessions = 100000;
+    cfg->recovery.max_session_bytes = 64u << 20;
     cfg->max_pending_acks = 1000;
     cfg->max_ack_timeout_ms = 300000;
     cfg->write_coalesce_us = 2000;

@@ -62,6 +62,7 @@ typedef struct cfg {
         int skip_middlewares;          /* skipMiddlewares, true */
         size_t max_log_bytes;          /* maxLogBytes, 64 MB */
         size_t max_sessions;           /* maxSessions, 100000 */
+        size_t max_session_bytes;      /* maxSessionBytes, 64 MB */
     } recovery;
     cfg_namespace_t *nsps;
     size_t n_nsps;

@@ -38,6 +38,7 @@
 #include "config.h"
 #include "engine.h"
 #include "metrics.h"
+#include "recovery.h"
 #include "rules.h"
 #include "socketio.h"
 #include "transport.h"
@@ -155,6 +156,9 @@ static void metrics_cb(sbuf_t *out, void *ud) {
         g.redis_pending_bytes = st->pending_bytes;
     }
     g.loop_lag_seconds = metrics_lag_seconds(app->lag);
+    g.recovery_sessions = recovery_sessions(app->sio->memory);
+    g.recovery_log_bytes = recovery_log_bytes(app->sio->memory);
+    g.recovery_session_bytes = recovery_session_bytes(app->sio->memory);
     metrics_render(out, &g);
     free(nsps);
 }
@@ -430,6 +434,7 @@ static int start_socketio(struct app *app, const cfg_t *cfg, const char *config)
     app->sio->recovery.skip_middlewares = cfg->recovery.skip_middlewares;
     app->sio->recovery.max_log_bytes = cfg->recovery.max_log_bytes;
     app->sio->recovery.max_sessions = cfg->recovery.max_sessions;
+    app->sio->recovery.max_session_bytes = cfg->recovery.max_session_bytes;
     for (size_t i = 0; i < cfg->n_nsps; i++) {
         char path[300];
         snprintf(path, sizeof path, "$.namespaces[\"%.200s\"]", cfg->nsps[i].name);

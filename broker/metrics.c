@@ -101,6 +101,23 @@ void metrics_render(sbuf_t *b, const metrics_gauges_t *g) {
             m->body_timeouts);
     counter(b, "sio_ws_origin_refused_total", "WebSocket upgrades refused: Origin not in the CORS allowlist.",
             m->ws_origin_refused);
+    counter(b, "sio_recovered_total", "Connection state recoveries that succeeded (same sid, rooms, missed packets).",
+            m->recovered);
+    counter(b, "sio_recovery_missed_total",
+            "CONNECTs with a pid that recovered nothing (unknown, expired, already used, or offset gone).",
+            m->recovery_missed);
+    counter(b, "sio_recovery_log_dropped_total", "Packets dropped from the recovery packet log over maxLogBytes.",
+            m->recovery_log_dropped);
+    counter(b, "sio_recovery_sessions_dropped_total",
+            "Disconnected sessions dropped from the recovery store over maxSessions or maxSessionBytes.",
+            m->recovery_sessions_dropped);
+    gauge(b, "sio_recovery_sessions", "Disconnected sessions kept for recovery on this node.",
+          (double)g->recovery_sessions);
+    gauge(b, "sio_recovery_session_bytes",
+          "Bytes of the disconnected sessions kept on this node (bounded by maxSessionBytes).",
+          (double)g->recovery_session_bytes);
+    gauge(b, "sio_recovery_log_bytes", "Bytes of the recovery packet log on this node (bounded by maxLogBytes).",
+          (double)g->recovery_log_bytes);
     family(b, "sio_adapter_requests_total", "counter", "Adapter requests received from other nodes, by type.");
     for (int i = 0; i < SIO_METRICS_REQUEST_TYPES; i++)
         sbuf_printf(b, "sio_adapter_requests_total{type=\"%s\"} %llu\n", request_names[i],

@@ -36,6 +36,9 @@ typedef struct metrics_gauges {
     size_t redis_buffered_bytes;   /* bytes of the commands in the outage buffer */
     size_t redis_pending_bytes;    /* bytes in hiredis's output buffer, not yet written */
     double loop_lag_seconds;   /* last measured event-loop lag */
+    size_t recovery_sessions;  /* disconnected sessions kept for recovery (in-memory store) */
+    size_t recovery_log_bytes; /* bytes of the in-memory packet log */
+    size_t recovery_session_bytes; /* bytes of the sessions kept */
 } metrics_gauges_t;
 
 /* Appends the whole exposition. */

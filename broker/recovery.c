@@ -35,16 +35,27 @@ typedef struct stored_session {
     sio_session_t s;
     sio_nsp_t *nsp;
     int64_t at_ms;              /* disconnected at (monotonic) */
+    size_t bytes;               /* what it costs (session_bytes) */
 } stored_session_t;
+
+/* How many kept sessions are in a room (any namespace: an over-estimate at
+ * worst, which only means a broadcast is logged that nobody will miss). */
+typedef struct held_room {
+    UT_hash_handle hh;
+    size_t refs;
+    char name[];
+} held_room_t;
 
 struct sio_recovery {
     sio_server_t *srv;
+    held_room_t *held;          /* rooms of the kept sessions */
     log_entry_t *head, *tail;   /* oldest first */
     log_entry_t *by_offset;
     size_t log_bytes;
     stored_session_t *oldest, *newest;
     stored_session_t *by_pid;
     size_t n_sessions;
+    size_t session_bytes;
     char prefix[5];             /* per process: offsets of another process never match */
     uint64_t seq;
     char offset[24];
@@ -171,13 +182,40 @@ static void drop_oldest_entry(sio_recovery_t *r) {
     entry_free(r, e);
 }
 
+static void hold_rooms(sio_recovery_t *r, const sio_session_t *s) {
+    for (size_t i = 0; i < s->n_rooms; i++) {
+        held_room_t *h = NULL;
+        size_t len = strlen(s->rooms[i]);
+        HASH_FIND(hh, r->held, s->rooms[i], len, h);
+        if (!h) {
+            if (!(h = calloc(1, sizeof *h + len + 1))) continue; /* OOM: that room's packets may go unlogged */
+            memcpy(h->name, s->rooms[i], len + 1);
+            HASH_ADD(hh, r->held, name[0], len, h);
+        }
+        h->refs++;
+    }
+}
+
+static void release_rooms(sio_recovery_t *r, const sio_session_t *s) {
+    for (size_t i = 0; i < s->n_rooms; i++) {
+        held_room_t *h = NULL;
+        HASH_FIND(hh, r->held, s->rooms[i], strlen(s->rooms[i]), h);
+        if (h && --h->refs == 0) {
+            HASH_DEL(r->held, h);
+            free(h);
+        }
+    }
+}
+
 static void session_unlink(sio_recovery_t *r, stored_session_t *x) {
+    release_rooms(r, &x->s);
     HASH_DEL(r->by_pid, x);
     if (x->prev) x->prev->next = x->next;
     else r->oldest = x->next;
     if (x->next) x->next->prev = x->prev;
     else r->newest = x->prev;
     r->n_sessions--;
+    r->session_bytes -= x->bytes;
     sio_session_clear(&x->s);
     free(x);
 }
@@ -284,8 +322,17 @@ void recovery_log(sio_recovery_t *r, sio_nsp_t *nsp, const char *offset, frame_t
     }
 }
 
+/* The memory a kept session holds: the entry, its room names (and their
+ * share of the held-rooms index), its data as JSON text (claims). */
+static size_t session_bytes(const sio_session_t *s) {
+    size_t n = sizeof(stored_session_t) + ENTRY_OVERHEAD;
+    for (size_t i = 0; i < s->n_rooms; i++) n += 2 * (strlen(s->rooms[i]) + 1) + sizeof(char *) + 64;
+    if (s->data) n += json_dumpb(s->data, NULL, 0, JSON_COMPACT);
+    return n;
+}
+
 void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s) {
-    static time_t last_log;
+    static time_t last_log, last_bytes_log;
     int64_t now = now_ms();
     expire(r, now);
     stored_session_t *old = NULL;
@@ -304,6 +351,9 @@ void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s)
     x->s.data = s->data ? json_deep_copy(s->data) : json_object();
     x->nsp = nsp;
     x->at_ms = now;
+    x->bytes = session_bytes(&x->s);
+    r->session_bytes += x->bytes;
+    hold_rooms(r, &x->s);
     HASH_ADD_STR(r->by_pid, s.pid, x);
     x->prev = r->newest;
     if (r->newest) r->newest->next = x;
@@ -316,6 +366,20 @@ void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s)
         sio_metrics.recovery_sessions_dropped++;
         if (log_allowed(&last_log))
             log_warn("recovery", "over %zu disconnected sessions kept (maxSessions): the oldest dropped", max);
+    }
+    /* by bytes too: without it, sessions with many long room names would
+     * be kept after their connections are gone, beyond what the
+     * per-address session limits allow while connected (the newest stays) */
+    size_t max_bytes = r->srv->recovery.max_session_bytes, dropped = 0;
+    while (max_bytes && r->session_bytes > max_bytes && r->oldest != r->newest) {
+        session_unlink(r, r->oldest);
+        dropped++;
+    }
+    if (dropped) {
+        sio_metrics.recovery_sessions_dropped += dropped;
+        if (log_allowed(&last_bytes_log))
+            log_warn("recovery", "disconnected sessions over %zu bytes (maxSessionBytes): the oldest dropped",
+                     max_bytes);
     }
 }
 
@@ -330,6 +394,7 @@ sio_restored_t *recovery_restore(sio_recovery_t *r, sio_nsp_t *nsp, const char *
     sio_restored_t *res = sio_restored_new();
     if (!res) return NULL;
     /* one-shot: the session is taken out (socketio.h) */
+    release_rooms(r, &x->s);
     res->session = x->s;
     memset(&x->s, 0, sizeof x->s);
     session_unlink(r, x);
@@ -346,5 +411,19 @@ sio_restored_t *recovery_restore(sio_recovery_t *r, sio_nsp_t *nsp, const char *
     return res;
 }
 
+void recovery_stop(sio_recovery_t *r) {
+    if (r && r->sweep) {
+        event_free(r->sweep);
+        r->sweep = NULL;
+    }
+}
+
+int recovery_holds_room(const sio_recovery_t *r, const char *name) {
+    held_room_t *h = NULL;
+    if (r) HASH_FIND(hh, r->held, name, strlen(name), h);
+    return h != NULL;
+}
+
 size_t recovery_sessions(const sio_recovery_t *r) { return r ? r->n_sessions : 0; }
 size_t recovery_log_bytes(const sio_recovery_t *r) { return r ? r->log_bytes : 0; }
+size_t recovery_session_bytes(const sio_recovery_t *r) { return r ? r->session_bytes : 0; }

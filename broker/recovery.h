@@ -9,7 +9,7 @@
  *    the oldest first while the log holds more than max_log_bytes;
  *  - the sessions of disconnected sockets by pid, dropped after
  *    max_disconnection_ms, on their first restore (one-shot), or oldest
- *    first beyond max_sessions.
+ *    first beyond max_sessions or max_session_bytes.
  * A restore succeeds only while both the session and the client's offset
  * are still there; then the packets after that offset whose rooms reach
  * the session are returned in order.
@@ -39,8 +39,17 @@ void recovery_persist(sio_recovery_t *r, sio_nsp_t *nsp, const sio_session_t *s)
  * when there is none (unknown, expired, or the offset is gone). */
 sio_restored_t *recovery_restore(sio_recovery_t *r, sio_nsp_t *nsp, const char *pid, const char *offset);
 
+/* Stops the periodic sweep for good (shutdown): a pending timer would keep
+ * the event loop from returning.  Expiry still happens on every use. */
+void recovery_stop(sio_recovery_t *r);
+/* 1 when a kept session is in room `name` (its own id included): a
+ * broadcast to that room must be logged even if no connected socket of the
+ * node is in it. */
+int recovery_holds_room(const sio_recovery_t *r, const char *name);
+
 /* Gauges for /metrics. */
 size_t recovery_sessions(const sio_recovery_t *r);
 size_t recovery_log_bytes(const sio_recovery_t *r);
+size_t recovery_session_bytes(const sio_recovery_t *r);
 
 #endif

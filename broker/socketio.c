@@ -662,6 +662,10 @@ frame_t *sio_frame_append_arg(const frame_t *text, const char *arg) {
 
 int sio_recovery_enabled(const sio_server_t *srv) { return srv->recovery.enabled; }
 
+int sio_recovery_holds_room(sio_nsp_t *nsp, const char *name) {
+    return nsp->srv->recovery.enabled && recovery_holds_room(nsp->srv->memory, name);
+}
+
 /* Whether the cluster keeps sessions and offsets (streams) or this node does. */
 static int cluster_recovers(const sio_server_t *srv) {
     return srv->cluster && srv->cluster->publish_recoverable && srv->cluster->restore_session;
@@ -819,6 +823,28 @@ static void nsp_echo(const char *nsp, char *out) {
     out[n] = '\0';
 }
 
+/* Whether the missed packets, the CONNECT answer and a little more fit the
+ * session's send queue (server.sendQueue).  They do not when the client was
+ * away for long in a busy room: replaying them would close the connection
+ * half-way through (the recovered client would have seen part of what it
+ * missed and then lost the session); a new socket instead tells the app to
+ * resync (recovered false). */
+static int restored_fits(const eio_session_t *e, const sio_restored_t *r) {
+    static time_t last_log;
+    const eio_options_t *o = &e->srv->opt;
+    size_t frames = 0, bytes = 0;
+    for (size_t i = 0; i < r->n_packets; i++) {
+        frames += r->packets[i].n;
+        for (size_t k = 0; k < r->packets[i].n; k++) bytes += r->packets[i].frames[k]->len;
+    }
+    if (e->q_len + frames + 8 <= o->queue_hard && (!o->queue_max_bytes || e->q_bytes + bytes <= o->queue_max_bytes))
+        return 1;
+    if (log_allowed(&last_log))
+        log_warn("socketio", "session %s: %zu missed packets (%zu bytes) exceed the send queue (sendQueue): not "
+                 "recovered, a new socket", e->sid, r->n_packets, bytes);
+    return 0;
+}
+
 /* Makes the socket of a CONNECT: a new one, or with r the recovered
  * session (Node: Socket's constructor with a previous session, then the
  * middlewares unless skipMiddlewares, then _onconnect).  r and auth are
@@ -826,15 +852,13 @@ static void nsp_echo(const char *nsp, char *out) {
  * closed. */
 static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_restored_t *r) {
     sio_server_t *srv = c->srv;
-    if (r && (sio_socket_find(nsp, r->session.sid) || !r->session.pid[0])) {
-        sio_restored_free(r); /* its sid is back in use: a new socket */
+    if (r && (sio_socket_find(nsp, r->session.sid) || !r->session.pid[0] || !restored_fits(c->eio, r))) {
+        sio_restored_free(r); /* its sid is back in use, or too much to replay: a new socket */
         r = NULL;
     }
-    if (srv->recovery.enabled) {
-        if (r) sio_metrics.recovered++;
-        else if (auth && json_is_string(json_object_get(auth, "pid")))
-            sio_metrics.recovery_missed++;
-    }
+    /* counted once the outcome is known: a recovery the re-run auth refuses
+     * (skipMiddlewares false) recovered nothing */
+    int asked = srv->recovery.enabled && auth && json_is_string(json_object_get(auth, "pid"));
     sio_socket_t *s = calloc(1, sizeof *s);
     if (!s) {
         sio_restored_free(r);
@@ -865,6 +889,7 @@ static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_res
     int skip = r && srv->recovery.skip_middlewares;
     const char *refusal = !skip && nsp->hooks->authorize ? nsp->hooks->authorize(nsp->hooks_ud, s) : NULL;
     if (refusal) {
+        if (asked) sio_metrics.recovery_missed++;
         /* refused before anyone sees the socket: CONNECT_ERROR, nothing joined */
         json_t *err = json_pack("{s:s}", "message", refusal);
         send_raw(c, SIO_CONNECT_ERROR, nsp->name, err);
@@ -876,6 +901,8 @@ static int finish_connect(sio_client_t *c, sio_nsp_t *nsp, json_t *auth, sio_res
         return 0;
     }
     s->connected = 1;
+    if (r) sio_metrics.recovered++;
+    else if (asked) sio_metrics.recovery_missed++;
     if (c->connect_timer) {
         event_free(c->connect_timer);
         c->connect_timer = NULL;

@@ -89,6 +89,7 @@ typedef struct sio_recovery_opts {
     int skip_middlewares;          /* skipMiddlewares, default 1: no authorize on recovery */
     size_t max_log_bytes;          /* in-memory packet log bound (oldest dropped first) */
     size_t max_sessions;           /* in-memory sessions bound (oldest dropped first) */
+    size_t max_session_bytes;      /* their bytes (room names, data); 0: no bound */
 } sio_recovery_opts_t;
 
 /* A disconnected socket's state: Node's Session {sid, pid, rooms, data}. */
@@ -370,5 +371,10 @@ size_t sio_deliver_logged(sio_nsp_t *nsp, frame_t *const *frames, size_t n_frame
 frame_t *sio_frame_append_arg(const frame_t *text, const char *arg);
 /* 1 when connection state recovery is on. */
 int sio_recovery_enabled(const sio_server_t *srv);
+/* 1 when this node keeps a disconnected session that is in room `name`
+ * (classic mode): a broadcast to that room must still be decoded and logged
+ * even though no connected socket here is in it. */
+int sio_recovery_holds_room(sio_nsp_t *nsp, const char *name);
+
 
 #endif

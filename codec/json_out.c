@@ -194,7 +194,20 @@ void json_out_string(sbuf_t *out, const char *s, size_t len) {
     size_t run = 0; /* start of the pending stretch of bytes copied as they are */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0xed) continue;
+        if (c == 0xed) {
+            /* ED A0..BF xx: a lone surrogate kept as WTF-8 (sio_json_load);
+             * JSON.stringify writes it as a lowercase \udxxx escape.  ED
+             * 80..9F xx is an ordinary character (U+D000..U+D7FF). */
+            if (i + 2 >= len || ((unsigned char)s[i + 1] & 0xe0) != 0xa0) continue;
+            unsigned v = 0xd000 | (((unsigned char)s[i + 1] & 0x3fu) << 6) | ((unsigned char)s[i + 2] & 0x3fu);
+            sbuf_append(out, s + run, i - run);
+            char esc[6] = {'\\', 'u', hex[v >> 12], hex[(v >> 8) & 15], hex[(v >> 4) & 15], hex[v & 15]};
+            sbuf_append(out, esc, 6);
+            i += 2;
+            run = i + 1;
+            continue;
+        }
         sbuf_append(out, s + run, i - run);
         run = i + 1;
         char esc[6] = {'\\', 0, 0, 0, 0, 0};

@@ -767,6 +767,34 @@ typedef struct {
     size_t n_bins;
 } packer_t;
 
+/* A lone surrogate kept as WTF-8 (ED A0..BF xx, see sio_json_load). */
+static int has_lone_surrogate(const char *s, size_t n) {
+    for (const char *p = memchr(s, 0xed, n); p; p = memchr(p + 1, 0xed, n - (size_t)(p + 1 - s)))
+        if ((size_t)(p - s) + 2 < n && ((unsigned char)p[1] & 0xe0) == 0xa0) return 1;
+    return 0;
+}
+
+/* Packs s with each lone surrogate as U+FFFD (EF BF BD): what Node's
+ * Buffer (notepack) writes for one, so a Node peer reads the same string
+ * from us as from another Node server. */
+static int pack_str_replacing_surrogates(msgpack_packer *pk, const char *s, size_t n) {
+    char *d = malloc(n ? n : 1); /* same length: 3 bytes for 3 */
+    if (!d) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] == 0xed && i + 2 < n && ((unsigned char)s[i + 1] & 0xe0) == 0xa0) {
+            d[i] = (char)0xef;
+            d[i + 1] = (char)0xbf;
+            d[i + 2] = (char)0xbd;
+            i += 2;
+        } else {
+            d[i] = s[i];
+        }
+    }
+    int rc = msgpack_pack_str(pk, n) != 0 || msgpack_pack_str_body(pk, d, n) != 0 ? -1 : 0;
+    free(d);
+    return rc;
+}
+
 static int pack_value(packer_t *p, const json_t *v, int depth);
 
 static int pack_object(packer_t *p, const json_t *obj, int depth) {
@@ -817,8 +845,11 @@ static int pack_value(packer_t *p, const json_t *v, int depth) {
     }
     case JSON_STRING: {
         size_t n = json_string_length(v);
-        if (n > UINT32_MAX || msgpack_pack_str(p->pk, n) != 0) return -1;
-        return msgpack_pack_str_body(p->pk, json_string_value(v), n) != 0 ? -1 : 0;
+        const char *str = json_string_value(v);
+        if (n > UINT32_MAX) return -1;
+        if (has_lone_surrogate(str, n)) return pack_str_replacing_surrogates(p->pk, str, n);
+        if (msgpack_pack_str(p->pk, n) != 0) return -1;
+        return msgpack_pack_str_body(p->pk, str, n) != 0 ? -1 : 0;
     }
     case JSON_INTEGER: return pack_integer(p->pk, json_integer_value(v)) != 0 ? -1 : 0;
     case JSON_REAL: return pack_number(p->pk, json_real_value(v)) != 0 ? -1 : 0;

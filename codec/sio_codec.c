@@ -25,6 +25,8 @@
 #define _GNU_SOURCE /* memmem */
 #include "sio_codec.h"
 
+#include "../common/sbuf.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,11 +201,167 @@ static int payload_valid(sio_type_t type, const json_t *data) {
 }
 
 /* JSON.parse accepts any value and "\u0000" in strings. */
+/* ------------------------------------------------ lone surrogates
+ *
+ * JavaScript strings are UTF-16 and may hold a surrogate without its pair
+ * (a client that cuts an emoji in half); JSON.parse takes "\ud83d" and
+ * JSON.stringify writes it back the same way.  Jansson refuses it, so a
+ * text with one goes through a second parse: each lone surrogate escape
+ * becomes MARK followed by its four hex digits (and a real U+FDD0 becomes
+ * MARK + "fdd0", so nothing is ambiguous), jansson parses that, and the
+ * strings are rewritten with the surrogate as its three WTF-8 bytes
+ * (ED A0..BF xx), which json_out writes as "\udxxx" again.  Texts without
+ * lone surrogates never take this path. */
+
+#define MARK_UTF8 "\xef\xb7\x90" /* U+FDD0, a noncharacter */
+
+static int hex4(const char *s, unsigned *v) {
+    unsigned x = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        x = x << 4 | (unsigned)d;
+    }
+    *v = x;
+    return 0;
+}
+
+/* The text with lone surrogates (and U+FDD0) marked; NULL when it has no
+ * lone surrogate (nothing to retry) or out of memory. */
+static char *mark_lone_surrogates(const char *s, size_t len, size_t *out_len) {
+    sbuf_t b = SBUF_INIT;
+    int found = 0;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] == 0xef && i + 2 < len && (unsigned char)s[i + 1] == 0xb7 &&
+            (unsigned char)s[i + 2] == 0x90) {
+            sbuf_append(&b, MARK_UTF8 "fdd0", 7);
+            i += 2;
+            continue;
+        }
+        if (s[i] != '\\' || i + 1 >= len) {
+            sbuf_putc(&b, s[i]);
+            continue;
+        }
+        unsigned v, w;
+        if (s[i + 1] != 'u' || i + 6 > len || hex4(s + i + 2, &v) < 0) {
+            sbuf_append(&b, s + i, 2); /* another escape, copied whole */
+            i++;
+            continue;
+        }
+        if (v >= 0xd800 && v <= 0xdbff && i + 12 <= len && s[i + 6] == '\\' && s[i + 7] == 'u' &&
+            hex4(s + i + 8, &w) == 0 && w >= 0xdc00 && w <= 0xdfff) {
+            sbuf_append(&b, s + i, 12); /* a pair: jansson's */
+            i += 11;
+            continue;
+        }
+        if ((v >= 0xd800 && v <= 0xdfff) || v == 0xfdd0) {
+            char m[8];
+            snprintf(m, sizeof m, "%04x", v);
+            sbuf_append(&b, MARK_UTF8, 3);
+            sbuf_append(&b, m, 4);
+            found |= v != 0xfdd0;
+        } else {
+            sbuf_append(&b, s + i, 6);
+        }
+        i += 5;
+    }
+    if (!found || b.oom) {
+        sbuf_free(&b);
+        return NULL;
+    }
+    *out_len = b.len;
+    return b.data;
+}
+
+/* A marked string back to WTF-8; returns 1 when it had marks, with the
+ * new bytes in *out (caller frees). */
+static int unmark(const char *s, size_t len, char **out, size_t *out_len) {
+    if (!memmem(s, len, MARK_UTF8, 3)) return 0;
+    char *d = malloc(len + 1);
+    if (!d) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (i + 7 <= len && memcmp(s + i, MARK_UTF8, 3) == 0 && hex4(s + i + 3, &v) == 0) {
+            if (v == 0xfdd0) {
+                memcpy(d + n, MARK_UTF8, 3);
+            } else {
+                d[n] = (char)0xed;
+                d[n + 1] = (char)(0x80 | ((v >> 6) & 0x3f));
+                d[n + 2] = (char)(0x80 | (v & 0x3f));
+            }
+            n += 3;
+            i += 6;
+            continue;
+        }
+        d[n++] = s[i];
+    }
+    d[n] = '\0';
+    *out = d;
+    *out_len = n;
+    return 1;
+}
+
+/* Rewrites every marked string and object key of v; returns v, or a new
+ * object replacing it (keys cannot be renamed in place). */
+static json_t *unmark_tree(json_t *v) {
+    char *d;
+    size_t n;
+    if (json_is_string(v)) {
+        if (unmark(json_string_value(v), json_string_length(v), &d, &n)) {
+            json_string_setn_nocheck(v, d, n);
+            free(d);
+        }
+        return v;
+    }
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i), *r = unmark_tree(e);
+            if (r != e) json_array_set_new(v, i, r);
+        }
+        return v;
+    }
+    if (!json_is_object(v)) return v;
+    json_t *copy = json_object();
+    const char *k;
+    size_t kl;
+    json_t *e;
+    void *tmp;
+    json_object_keylen_foreach_safe(v, tmp, k, kl, e) {
+        json_t *r = unmark_tree(json_incref(e));
+        if (r != e) json_decref(e);
+        if (unmark(k, kl, &d, &n)) {
+            json_object_setn_new_nocheck(copy, d, n, r);
+            free(d);
+        } else {
+            json_object_setn_new_nocheck(copy, k, kl, r);
+        }
+    }
+    json_decref(v);
+    return copy;
+}
+
 json_t *sio_json_load(const char *s, size_t len) {
     json_error_t jerr;
-    json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    if (!v && json_error_code(&jerr) == json_error_numeric_overflow)
-        v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
+    size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+    json_t *v = json_loadb(s, len, flags, &jerr);
+    if (!v && json_error_code(&jerr) == json_error_numeric_overflow) {
+        flags |= JSON_DECODE_INT_AS_REAL;
+        v = json_loadb(s, len, flags, &jerr);
+    }
+    if (!v && memmem(s, len, "\\u", 2)) {
+        /* "\ud83d" alone: refused as invalid Unicode */
+        size_t ml;
+        char *marked = mark_lone_surrogates(s, len, &ml);
+        if (marked) {
+            v = json_loadb(marked, ml, flags, &jerr);
+            if (!v && json_error_code(&jerr) == json_error_numeric_overflow)
+                v = json_loadb(marked, ml, flags | JSON_DECODE_INT_AS_REAL, &jerr);
+            free(marked);
+            if (v) v = unmark_tree(v);
+        }
+    }
     return v;
 }
 

@@ -30,6 +30,19 @@ static void put_escaped(char *dst, size_t cap, size_t *n, const char *src, int j
     static const char hex[] = "0123456789abcdef";
     for (const unsigned char *p = (const unsigned char *)src; *p && *n + 7 < cap; p++) {
         unsigned char c = *p;
+        if (c == 0xed && (p[1] & 0xe0) == 0xa0 && (p[2] & 0xc0) == 0x80) {
+            /* a lone surrogate kept as WTF-8 (codec/sio_codec.c): not UTF-8,
+             * so written as its escape */
+            unsigned v = 0xd000 | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+            dst[(*n)++] = '\\';
+            dst[(*n)++] = 'u';
+            dst[(*n)++] = hex[v >> 12];
+            dst[(*n)++] = hex[(v >> 8) & 15];
+            dst[(*n)++] = hex[(v >> 4) & 15];
+            dst[(*n)++] = hex[v & 15];
+            p += 2;
+            continue;
+        }
         if (c >= 0x20 && c != 0x7f && !(json && (c == '"' || c == '\\'))) {
             dst[(*n)++] = (char)c;
             continue;

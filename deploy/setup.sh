@@ -89,8 +89,23 @@ LWS_CMAKE_FLAGS=(
   -DCMAKE_BUILD_TYPE=Release
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON
 )
+# Our patches to lws (deploy/lws-patches/, each one explained in its file),
+# applied to Debian's source before building; their digest is in the stamp.
+LWS_PATCHES=("$REPO/deploy/lws-patches/"*.patch)
+LWS_PATCH_DIGEST="$(cat "${LWS_PATCHES[@]}" | sha256sum | cut -c1-16)"
 # The prefix is part of the stamp via the flags, so moving the repo rebuilds.
-LWS_STAMP_TEXT="libwebsockets $LWS_UPSTREAM ${LWS_CMAKE_FLAGS[*]} -DCMAKE_INSTALL_PREFIX=$LWS_PREFIX"
+LWS_STAMP_TEXT="libwebsockets $LWS_UPSTREAM ${LWS_CMAKE_FLAGS[*]} -DCMAKE_INSTALL_PREFIX=$LWS_PREFIX patches:$LWS_PATCH_DIGEST"
+
+# Applies each patch unless the source has it already (an earlier run).
+lws_apply_patches() {
+  local p
+  for p in "${LWS_PATCHES[@]}"; do
+    if patch -d "$LWS_SRC" -p1 -R --dry-run -s -f < "$p" > /dev/null 2>&1; then continue; fi
+    log "patching libwebsockets: $(basename "$p")"
+    patch -d "$LWS_SRC" -p1 -s -f --no-backup-if-mismatch < "$p" ||
+      { log "FATAL: $(basename "$p") does not apply"; return 1; }
+  done
+}
 
 # Prints the downloaded .dsc (any Debian revision of LWS_UPSTREAM), or nothing.
 lws_find_dsc() {
@@ -178,6 +193,7 @@ lws_build() {
     return 0
   fi
   lws_fetch_source
+  lws_apply_patches || return 1
   log "building libwebsockets $LWS_UPSTREAM (libevent, static)"
   local t0=$SECONDS
   rm -rf "$LWS_BUILD" "$LWS_PREFIX" "$LWS_STAMP"

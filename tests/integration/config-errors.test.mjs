@@ -78,7 +78,7 @@ describe("config errors: exit 2 and one line naming file, JSON path and reason",
 
   test("an action object with two keys", T, async () => {
     await expectConfigError(ev([{ join: "a", leave: "b" }]), `${NS}.events.e[0]`,
-      "an action is an object with exactly one key (join, leave, leave_matching, emit, ack, forward, require, rate_limit)");
+      "an action is an object with exactly one key (join, leave, leave_matching, emit, ack, forward, require, rate_limit, if_recovered, unless_recovered)");
   });
 
   test("bad template: \"{unclosed\" in emit data", T, async () => {
@@ -142,6 +142,16 @@ describe("config errors: exit 2 and one line naming file, JSON path and reason",
 
   test("server.pingInterval given as a string", T, async () => {
     await expectConfigError({ server: { pingInterval: "25000" } }, "$.server.pingInterval",
+      "must be an integer between 1 and 86400000");
+  });
+
+  test("server.connectionStateRecovery: bounds out of range, unknown keys", T, async () => {
+    const csr = (o) => ({ server: { connectionStateRecovery: o }, namespaces: { "/": {} } });
+    await expectConfigError(csr({ maxSessionBytes: 10 }), "$.server.connectionStateRecovery.maxSessionBytes",
+      "must be an integer between 4096 and 1099511627776");
+    await expectConfigError(csr({ maxLogBytes: -1 }), "$.server.connectionStateRecovery.maxLogBytes",
+      "must be an integer between 4096 and 1099511627776");
+    await expectConfigError(csr({ maxDisconnectionDuration: 0 }), "$.server.connectionStateRecovery.maxDisconnectionDuration",
       "must be an integer between 1 and 86400000");
   });
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "codec/json_out.h"
+#include "common/sbuf.h"
 #include "codec/sio_codec.h"
 
 /* ---- helpers ---- */
@@ -629,6 +630,34 @@ static void test_has_placeholders(void **state) {
     json_decref(v);
 }
 
+/* Lone surrogates parse (as WTF-8 inside) and print back as JSON.stringify
+ * writes them; pairs, U+FDD0 and other escapes are untouched; texts that
+ * are invalid for another reason stay invalid. */
+static void test_lone_surrogates(void **state) {
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        {"[\"\\ud83d\"]", "[\"\\ud83d\"]"},
+        {"[\"a\\uDE00b\"]", "[\"a\\ude00b\"]"},
+        {"[\"\\ud83d\\ude00\\ud83d\"]", "[\"\xf0\x9f\x98\x80\\ud83d\"]"},
+        {"[\"\\ufdd0d83d\\ud800\"]", "[\"\xef\xb7\x90" "d83d\\ud800\"]"},
+        {"[\"\xef\xb7\x90\\udc00\"]", "[\"\xef\xb7\x90\\udc00\"]"},
+        {"{\"k\\ud800\":[\"\\\\ud800\",\"\\udfff\"]}", "{\"k\\ud800\":[\"\\\\ud800\",\"\\udfff\"]}"},
+        {"[\"\\ud83d\",123456789012345678901234567890]", "[\"\\ud83d\",1.2345678901234568e+29]"}, /* big ints too */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *v = sio_json_load(cases[i].in, strlen(cases[i].in));
+        if (!v) fail_msg("case %zu did not parse: %s", i, cases[i].in);
+        sbuf_t b = SBUF_INIT;
+        json_out(&b, v);
+        sbuf_putc(&b, '\0');
+        assert_string_equal(b.data, cases[i].out);
+        sbuf_free(&b);
+        json_decref(v);
+    }
+    static const char *const bad[] = {"[\"\\ud83d\"", "[\"\\ud83d\",]", "[\"\\uZZZZ\"]", "\\ud83d"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_null(sio_json_load(bad[i], strlen(bad[i])));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_connect),
@@ -648,6 +677,7 @@ int main(void) {
         cmocka_unit_test(test_encode_errors),
         cmocka_unit_test(test_parse_then_encode),
         cmocka_unit_test(test_has_placeholders),
+        cmocka_unit_test(test_lone_surrogates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
