@@ -12,20 +12,38 @@ typedef struct redis_ev {
     struct event *wev;   /* EV_WRITE: only when the socket is full or still connecting */
     struct event *flush; /* activated: write what this pass queued */
     int reading, writing, flushing, in_flush;
+    int depth; /* inside one of our callbacks: hiredis may free the context there */
+    int dead;  /* cleanup ran inside a callback: free on the way out */
 } redis_ev_t;
+
+/* Runs a hiredis handler; the context (and our state, through cleanup)
+ * may be gone when it returns. */
+static void run(redis_ev_t *e, void (*handler)(redisAsyncContext *), int in_flush) {
+    e->depth++;
+    e->in_flush = in_flush;
+    handler(e->ac);
+    e->depth--;
+    if (e->dead) {
+        if (!e->depth) free(e);
+        return;
+    }
+    e->in_flush = 0;
+}
 
 static void on_read(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
-    redis_ev_t *e = arg;
-    redisAsyncHandleRead(e->ac);
+    run(arg, redisAsyncHandleRead, 0);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     redis_ev_t *e = arg;
-    redisAsyncHandleWrite(e->ac);
+    /* the one-shot event is spent: a re-add from hiredis (still more to
+     * write) must arm it again, not be taken for a pending one */
+    e->writing = 0;
+    run(e, redisAsyncHandleWrite, 1);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg) {
@@ -33,10 +51,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     redis_ev_t *e = arg;
     e->flushing = 0;
-    e->in_flush = 1;
     /* hiredis calls del_write when all went out, add_write when not */
-    redisAsyncHandleWrite(e->ac);
-    e->in_flush = 0;
+    run(e, redisAsyncHandleWrite, 1);
 }
 
 static void add_read(void *d) {
@@ -76,7 +92,8 @@ static void cleanup(void *d) {
     event_free(e->rev);
     event_free(e->wev);
     event_free(e->flush);
-    free(e);
+    if (e->depth) e->dead = 1; /* freed when the handler returns */
+    else free(e);
 }
 
 int redis_ev_attach(redisAsyncContext *ac, struct event_base *base) {
