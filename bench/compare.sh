@@ -5,7 +5,9 @@
 #   node    a Node socket.io 4 cluster: 2 processes with @socket.io/redis-adapter
 #           (bench/node-server.mjs --redis: the same behaviour)
 #   floor   sio-floor: one process doing only the unavoidable kernel work
-#           (accept, upgrade, one write per frame, the broker's batching)
+#           (accept, upgrade, one write() per frame per socket; FLOOR_ARGS=--batch
+#           coalesces what one Redis read brought per client, but its
+#           end-of-pass flush costs latency of its own, so it is not the default)
 # one scenario at a time, each target started fresh, in one run on this
 # machine.  Prints a markdown table (also written to OUT/table.md) and keeps
 # every sio-bench JSON in OUT/.
@@ -140,7 +142,7 @@ start_target() { # broker|node|floor jwt(0|1)
       node bench/node-server.mjs --port "$p2" --redis "$REDIS_URL" "${j[@]}" >>"$LOG" 2>&1 &
       b=$! ;;
     floor)
-      $BUILD/sio-floor --port "$p1" --redis "$REDIS_URL" --batch >>"$LOG" 2>&1 &
+      $BUILD/sio-floor --port "$p1" --redis "$REDIS_URL" ${FLOOR_ARGS-} >>"$LOG" 2>&1 &
       a=$!
       b=""
       TARGET_URLS=("ws://127.0.0.1:$p1/socket.io/") ;;

@@ -13,11 +13,15 @@
  *     message, write one WebSocket frame of the same bytes the broker would
  *     send to every member of the room (one write() per socket per frame,
  *     or, with --batch, what arrived in one read of the Redis socket
- *     coalesced per client, like the broker's write coalescing).
+ *     coalesced per client, like the broker's write coalescing); answers
+ *     to a client's own packets are written at once.
  *
  *   sio-floor --port N [--redis redis://127.0.0.1:P] [--key socket.io] [--batch]
  *
  * Its CPU time per delivered frame is what compare.sh calls the floor.
+ * Client sockets are blocking: a write that the socket cannot take at once
+ * waits (the loop with it) instead of being queued — no frame is ever lost
+ * and no user-space queue is kept; reads happen only when poll said so.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -63,10 +67,6 @@ static unsigned long long frames_out;
 static void queue_frame(conn_t *c, const char *s, size_t n);
 
 static void ws_write(conn_t *c, const char *s, size_t n) {
-    if (batch && n < 65536) {
-        queue_frame(c, s, n); /* written at the end of the loop turn, like the broker's coalescing */
-        return;
-    }
     unsigned char h[10];
     size_t hl = 2;
     h[0] = 0x81;
@@ -329,7 +329,10 @@ static void on_publish(redisAsyncContext *ac, void *reply, void *ud) {
     }
     for (int rm = all ? 0 : room; rm <= (all ? MAX_ROOMS : room); rm++)
         for (conn_t *c = rooms[rm]; c; c = c->next_in_room) {
-            ws_write(c, out, (size_t)k);
+            /* --batch: what one read of the Redis socket brought is
+             * coalesced per client, as the broker coalesces a burst */
+            if (batch) queue_frame(c, out, (size_t)k);
+            else ws_write(c, out, (size_t)k);
         }
     msgpack_unpacked_destroy(&u);
 }
@@ -369,7 +372,9 @@ int main(int argc, char **argv) {
     sin.sin_family = AF_INET;
     sin.sin_port = htons((uint16_t)port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct evconnlistener *l = evconnlistener_new_bind(base, on_accept, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
+    struct evconnlistener *l = evconnlistener_new_bind(base, on_accept, NULL,
+                                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+                                                           LEV_OPT_LEAVE_SOCKETS_BLOCKING,
                                                        4096, (struct sockaddr *)&sin, sizeof sin);
     if (!l) {
         perror("listen");
