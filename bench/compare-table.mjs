@@ -42,6 +42,12 @@ const METRICS = {
     ["server CPU per forwarded+acked event", (j) => per(j.server_cpu_s, j.acks, 1e6), "µs", true],
     ["ack p99", (j) => j.latency_us.p99 / 1000, "ms", true],
   ],
+  "cross-node": [
+    ["latency p50", (j) => j.latency_us.p50 / 1000, "ms", true],
+    ["latency p99", (j) => j.latency_us.p99 / 1000, "ms", true],
+    ["server CPU per delivered frame", (j) => per(j.server_cpu_s, j.received, 1e6), "µs", true],
+    ["lost frames", (j) => j.lost, "", true],
+  ],
   storm: [
     ["handshakes/s", (j) => j.connect_rate, "/s", false],
     ["server CPU per handshake", (j) => per(j.server_cpu_connect_s, j.connected, 1e6), "µs", true],

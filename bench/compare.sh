@@ -19,7 +19,10 @@
 # (50 msg/s to 2k clients in one room for 20 s), ack (1k clients, sequential
 # and 16 in flight), inbound (5k clients x 2 msg/s with an ack, forwarded
 # to a Redis Stream), storm (10k WebSocket connects through HAProxy with an
-# HS256 JWT).  --quick divides the counts by 10 (a check that it works).
+# HS256 JWT), cross-node (2k recipients in one room on node B, a client on
+# node A emitting to that room 50 times a second for 20 s: 100k frames/s
+# through Redis; the floor has one process, so no Redis hop).  --quick
+# divides the counts by 10 (a check that it works).
 #
 # Bounded: every sio-bench has a time limit, the whole run stops after
 # COMPARE_TIME_LIMIT seconds (1200), and everything started is stopped by
@@ -206,7 +209,12 @@ run_scenario() {
     if ! start_target "$kind" "$jwt"; then say "$name: $kind did not start (see $LOG)"; stop_target; continue; fi
     ((lb)) && { start_haproxy || { say "$name: haproxy did not start"; stop_target; continue; }; }
     local urls=() u
-    for u in "${TARGET_URLS[@]}"; do urls+=(--url "$u"); done
+    if [[ $name == cross-node ]]; then
+      # recipients on the last node, the publishing client on the first
+      urls=(--url "${TARGET_URLS[-1]}" --publish client --publish-url "${TARGET_URLS[0]}")
+    else
+      for u in "${TARGET_URLS[@]}"; do urls+=(--url "$u"); done
+    fi
     say "$name: $kind"
     timeout 300 $BUILD/sio-bench "${urls[@]}" --server-pids "$TARGET_PIDS" --quiet --time-limit 240 \
       --json "$OUT/$name-$kind.json" "$@" >>"$LOG" 2>&1 || say "$name: $kind: sio-bench exit $? (see $LOG)"
@@ -224,6 +232,8 @@ run_scenario latency 0 0 --mode receive --clients "$(q 2000)" --workers 2 --room
 run_scenario ack-seq 0 0 --mode echo --clients "$(q 1000)" --workers 2 --inflight 1 --duration 5
 run_scenario ack-16 0 0 --mode echo --clients "$(q 1000)" --workers 2 --inflight 16 --duration 5
 run_scenario inbound 0 0 --mode inbound --clients "$(q 5000)" --workers 4 --event chat --rate 2 --duration 10
+run_scenario cross-node 0 0 --mode receive --clients "$(q 2000)" --workers 2 --rooms 1 --messages "$(q 1000)" \
+  --rate 50
 run_scenario storm 1 1 --mode storm --clients "$(q 10000)" --workers 4 --concurrency 500 --token "$TOKEN"
 
 node bench/compare-table.mjs "$OUT" | tee "$OUT/table.md"

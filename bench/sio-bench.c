@@ -85,6 +85,8 @@ static struct {
     int drain_ms;
     int concurrency;         /* handshakes in flight per worker */
     const char *publish;     /* "emitter" | "client" */
+    target_t publish_url;    /* --publish client: where the publishing client connects */
+    int has_publish_url;
     const char *redis;       /* redis://host:port */
     const char *key;         /* channel prefix */
     const char *json;
@@ -182,6 +184,7 @@ typedef struct report {
     int type, worker;
     uint64_t connected, failed, received, expected, acks, errors, dups;
     uint64_t connect_us_first, connect_us_last; /* storm: first handshake start, last CONNECT ack */
+    uint64_t published;                         /* --publish client: messages the publishing client sent */
     double cpu, busy_frac;
     uint32_t per_second[MAX_SECONDS];           /* frames (or acks) received per second of the run */
 } report_t;
@@ -200,6 +203,7 @@ typedef struct client {
     struct event *timer; /* inbound: the next emit */
     unsigned char *frag; /* a fragmented message being put together */
     size_t frag_len;
+    int is_pub;          /* --publish client: the publishing client (worker 0, not a recipient) */
 } client_t;
 
 static struct {
@@ -218,6 +222,8 @@ static struct {
     long messages_sent;  /* from the parent's stop command (receive) */
     int ready_sent;
     void (*on_ready)(client_t *c);
+    client_t *pub;       /* worker 0 with --publish client */
+    struct event *pub_ev;
 } W;
 
 static void send_text(client_t *c, const char *s, size_t n) {
@@ -277,6 +283,11 @@ static void inbound_tick(evutil_socket_t fd, short what, void *arg) {
 
 static void become_ready(client_t *c) {
     c->state = C_READY;
+    if (c->is_pub) {
+        if (W.handshaking > 0) W.handshaking--;
+        maybe_start_more();
+        return;
+    }
     W.r.connected++;
     W.r.connect_us_last = now_us();
     if (W.handshaking > 0) W.handshaking--;
@@ -307,7 +318,7 @@ static void on_sio_packet(client_t *c, const char *p, size_t n) {
     if (type == '0') { /* CONNECT answer */
         if (c->state != C_OPEN) return;
         c->state = C_CONNECTED;
-        if (opt.rooms > 0 && opt.mode == M_RECEIVE) {
+        if (opt.rooms > 0 && opt.mode == M_RECEIVE && !c->is_pub) {
             char msg[300];
             int k = snprintf(msg, sizeof msg, "42%s%s[\"%s\",\"r%d\"]", nsp ? nsp : "", nsp ? "," : "",
                              opt.join_event, c->room);
@@ -458,7 +469,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        const target_t *t = &opt.urls[c->id % opt.n_urls];
+        const target_t *t = c->is_pub && opt.has_publish_url ? &opt.publish_url : &opt.urls[c->id % opt.n_urls];
         c->state = C_UPGRADING;
         evbuffer_add_printf(bufferevent_get_output(c->bev),
                             "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -494,7 +505,7 @@ static void client_fail(client_t *c) {
 }
 
 static void client_start(client_t *c) {
-    const target_t *t = &opt.urls[c->id % opt.n_urls];
+    const target_t *t = c->is_pub && opt.has_publish_url ? &opt.publish_url : &opt.urls[c->id % opt.n_urls];
     c->bev = bufferevent_socket_new(W.base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev) {
         W.r.failed++;
@@ -513,8 +524,9 @@ static void client_start(client_t *c) {
 }
 
 static void maybe_start_more(void) {
-    while (W.next_to_start < W.n && W.handshaking < opt.concurrency) client_start(&W.c[W.next_to_start++]);
-    if (!W.ready_sent && W.next_to_start == W.n && W.handshaking == 0) {
+    int total = W.n + (W.pub ? 1 : 0);
+    while (W.next_to_start < total && W.handshaking < opt.concurrency) client_start(&W.c[W.next_to_start++]);
+    if (!W.ready_sent && W.next_to_start == total && W.handshaking == 0) {
         W.ready_sent = 1;
         report_t *r = &W.r;
         r->type = R_READY;
@@ -534,6 +546,31 @@ static void start_measuring(client_t *c) {
         double first = (double)rand() / RAND_MAX / opt.rate;
         struct timeval tv = {(time_t)first, (suseconds_t)((first - (double)(time_t)first) * 1e6)};
         event_add(c->timer, &tv);
+    }
+}
+
+/* --publish client: the publishing client emits "room" ({room, x}) at
+ * --rate, round robin over the rooms; bench.json / node-server emit it to
+ * the room as "msg" with the same arguments. */
+static void pub_tick(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    (void)arg;
+    client_t *c = W.pub;
+    if (!c || c->state != C_READY || W.stopping) return;
+    uint64_t el = now_us() - W.t_start_us;
+    long due = (long)((double)el / 1e6 * opt.rate) + 1;
+    if (due > opt.messages) due = opt.messages;
+    const char *nsp = strcmp(opt.nsp, "/") == 0 ? "" : opt.nsp;
+    while ((long)W.r.published < due) {
+        char pay[4096], msg[4400];
+        long k = (long)W.r.published;
+        int rooms = opt.rooms > 0 ? opt.rooms : 1;
+        make_payload(pay, sizeof pay, (uint64_t)(k / rooms + 1));
+        int n = snprintf(msg, sizeof msg, "42%s%s[\"room\",{\"room\":\"r%ld\",\"x\":\"%s\"}]", nsp, *nsp ? "," : "",
+                         k % rooms, pay);
+        send_text(c, msg, (size_t)n);
+        W.r.published++;
     }
 }
 
@@ -574,6 +611,11 @@ static void ctl_cb(evutil_socket_t fd, short what, void *arg) {
         }
         for (int i = 0; i < W.n; i++)
             if (W.c[i].state == C_READY) start_measuring(&W.c[i]);
+        if (W.pub) {
+            W.pub_ev = event_new(W.base, -1, EV_PERSIST, pub_tick, NULL);
+            struct timeval ms = {0, 1000};
+            event_add(W.pub_ev, &ms);
+        }
     } else if (m.cmd == 'S') {
         W.stopping = 1;
         W.messages_sent = m.value;
@@ -605,7 +647,13 @@ static int worker_main(int worker, int first, int n, int ctl_fd, int out_fd) {
     W.n = n;
     W.ctl_fd = ctl_fd;
     W.out_fd = out_fd;
-    W.c = calloc((size_t)(n ? n : 1), sizeof *W.c);
+    int with_pub = worker == 0 && opt.mode == M_RECEIVE && strcmp(opt.publish, "client") == 0;
+    W.c = calloc((size_t)n + 1, sizeof *W.c);
+    if (with_pub) {
+        W.pub = &W.c[n];
+        W.pub->is_pub = 1;
+        W.pub->id = -1;
+    }
     hist_init(&W.hist);
     W.on_ready = start_measuring;
     W.wall_at_start = now_us();
@@ -729,11 +777,6 @@ typedef struct publisher {
 } publisher_t;
 
 static int publisher_open(publisher_t *p) {
-    if (strcmp(opt.publish, "emitter") != 0) {
-        fprintf(stderr, "sio-bench: --publish %s: only 'emitter' publishes from the parent; use echo/inbound "
-                        "modes for client emits\n", opt.publish);
-        return -1;
-    }
     char host[128] = "127.0.0.1";
     int port = 6379;
     const char *u = opt.redis;
@@ -783,7 +826,8 @@ static void usage(void) {
             "usage: sio-bench --url ws://127.0.0.1:PORT[/socket.io/] [--url ...] --mode receive|echo|inbound|idle|storm\n"
             "  [--clients N] [--workers W] [--rooms R] [--join-event join] [--nsp /] [--token JWT]\n"
             "  [--rate R] [--messages M] [--payload BYTES] [--inflight K] [--event chat] [--duration S]\n"
-            "  [--drain-ms MS] [--concurrency C] [--publish emitter] [--redis URL] [--key socket.io]\n"
+            "  [--drain-ms MS] [--concurrency C] [--publish emitter|client] [--publish-url URL]\n"
+            "  [--redis URL] [--key socket.io]\n"
             "  [--json FILE] [--plot FILE.png] [--time-limit S] [--quiet] [--server-pids PID,PID...]\n");
 }
 
@@ -795,7 +839,7 @@ static int parse_args(int argc, char **argv) {
         {"event", 1, 0, 'e'},    {"duration", 1, 0, 'd'},    {"drain-ms", 1, 0, 'D'},  {"concurrency", 1, 0, 'C'},
         {"publish", 1, 0, 'P'},  {"redis", 1, 0, 'x'},       {"key", 1, 0, 'k'},       {"json", 1, 0, 'j'},
         {"plot", 1, 0, 'o'},     {"time-limit", 1, 0, 'T'},  {"quiet", 0, 0, 'q'},     {"help", 0, 0, 'h'},
-        {"server-pids", 1, 0, 'S'},
+        {"server-pids", 1, 0, 'S'},  {"publish-url", 1, 0, 'U'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -839,6 +883,13 @@ static int parse_args(int argc, char **argv) {
         case 'o': opt.plot = optarg; break;
         case 'T': opt.time_limit = atoi(optarg); break;
         case 'q': opt.quiet = 1; break;
+        case 'U':
+            if (parse_url(optarg, &opt.publish_url) < 0) {
+                fprintf(stderr, "sio-bench: --publish-url %s: want ws://IPv4:PORT[/path]\n", optarg);
+                return -1;
+            }
+            opt.has_publish_url = 1;
+            break;
         case 'S':
             for (char *tok = strtok(optarg, ","); tok && opt.n_server_pids < 16; tok = strtok(NULL, ","))
                 opt.server_pids[opt.n_server_pids++] = atoi(tok);
@@ -850,6 +901,10 @@ static int parse_args(int argc, char **argv) {
         opt.inflight > INFLIGHT_MAX || opt.payload < 0 || opt.payload > 3000 || opt.concurrency < 1 ||
         opt.duration <= 0 || opt.duration > MAX_SECONDS - 10 || opt.time_limit < 1) {
         usage();
+        return -1;
+    }
+    if (strcmp(opt.publish, "emitter") != 0 && strcmp(opt.publish, "client") != 0) {
+        fprintf(stderr, "sio-bench: --publish %s: emitter or client\n", opt.publish);
         return -1;
     }
     if (opt.workers > opt.clients) opt.workers = opt.clients;
@@ -947,7 +1002,8 @@ int main(int argc, char **argv) {
     uint64_t tm = now_us();
     for (int i = 0; i < n_workers; i++) ctl_send(&P[i], 'G', (long long)tm);
     publisher_t pub = {0};
-    int publishing = opt.mode == M_RECEIVE && !failed_run;
+    int client_pub = opt.mode == M_RECEIVE && strcmp(opt.publish, "client") == 0;
+    int publishing = opt.mode == M_RECEIVE && !client_pub && !failed_run;
     if (publishing && publisher_open(&pub) < 0) {
         publishing = 0;
         failed_run = 1;
@@ -959,7 +1015,9 @@ int main(int argc, char **argv) {
         if (publishing) publish_batch(&pub, (long)(el * opt.rate) + 1);
         poll_workers(publishing ? 1 : 100);
         progress(mode_names[opt.mode], el);
-        if (el >= dur && (!publishing || pub.sent >= opt.messages)) break;
+        if (client_pub) pub.sent = (long)P[0].last.published;
+        if (el >= dur && (!publishing || pub.sent >= opt.messages) && (!client_pub || pub.sent >= opt.messages))
+            break;
         if ((double)(now_us() - t0) / 1e6 > limit) {
             failed_run = 1;
             break;

@@ -183,6 +183,16 @@ static void on_text(conn_t *c, const char *m, size_t n) {
             if (k > 0 && (size_t)k < sizeof out) ws_write(c, out, (size_t)k);
             return;
         }
+        if (end - p > 18 && memcmp(p, "[\"room\",{\"room\":\"r", 18) == 0) {
+            /* room({room, ...}) → "msg" with the same arguments to the room */
+            int room = atoi(p + 18);
+            if (room < 0 || room >= MAX_ROOMS) return;
+            char out[8192];
+            int k = snprintf(out, sizeof out, "42[\"msg\",%.*s", (int)(end - p - 8), p + 8);
+            if (k <= 0 || (size_t)k >= sizeof out) return;
+            for (conn_t *r = rooms[room]; r; r = r->next_in_room) ws_write(r, out, (size_t)k);
+            return;
+        }
         if (end - p > 10 && memcmp(p, "[\"join\",\"r", 10) == 0) {
             int room = atoi(p + 10);
             if (room < 0 || room >= MAX_ROOMS) room = MAX_ROOMS;

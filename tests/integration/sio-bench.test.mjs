@@ -77,6 +77,16 @@ describe("sio-bench smoke: 200 clients, each mode", () => {
     assert.equal(j.lost, 0);
   });
 
+  it("receive, published by a client emitting to the rooms (--publish client)", async () => {
+    const j = await bench("receive-client", ["--mode", "receive", "--rooms", "10", "--messages", "200", "--rate", "200",
+      "--publish", "client", "--publish-url", url()]);
+    assert.equal(j.published, 200);
+    assert.equal(j.expected, 200 * 20);
+    assert.equal(j.received, j.expected);
+    assert.equal(j.lost, 0);
+    assert.equal(j.dups, 0);
+  });
+
   it("echo with acks, 4 in flight per client", async () => {
     const j = await bench("echo", ["--mode", "echo", "--inflight", "4", "--duration", "1"]);
     assert.ok(j.acks > 200, `acks counted (${j.acks})`);

@@ -106,6 +106,8 @@ describe("streams mode: connection state recovery across brokers and a Node serv
     assert.deepEqual(back.log.map((e) => [e.event, e.args[0]]),
       [["room-msg", "m1"], ["room-msg", "m2"], ["all-msg", "m3"], ["all-msg", "m4"]]);
     for (const e of back.log) assert.ok(e.offset, "each missed packet carries its offset");
+    console.log(`# recovered ${oldId} on :${to.port ?? new URL(to.url).port} after leaving :${from.port ?? new URL(from.url).port}: ` +
+      `recovered=${back.socket.recovered}, missed ${JSON.stringify(back.log.map((e) => [e.event, e.args[0], e.offset]))}`);
     // its rooms came back: a room broadcast reaches it now
     other.emit("to-room", { room, msg: "after" });
     await eventually(() => back.log.some((e) => e.args[0] === "after"), { what: "room broadcast after recovery" });
