@@ -283,8 +283,8 @@ static void on_local_broadcast(void *ud, sio_nsp_t *nsp, const json_t *data, sio
 
 /* ------------------------------------------------------ receiving: utils */
 
-static const msgpack_object *mp_get(const msgpack_object *map, const char *key) {
-    if (map->type != MSGPACK_OBJECT_MAP) return NULL;
+const msgpack_object *adapter_mp_get(const msgpack_object *map, const char *key) {
+    if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
     size_t kl = strlen(key);
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         const msgpack_object *k = &map->via.map.ptr[i].key;
@@ -391,7 +391,7 @@ void adapter_on_classic_broadcast(adapter_t *a, nsp_chan_t *c, const char *room,
     if (uid->type == MSGPACK_OBJECT_STR && uid->via.str.size == strlen(a->uid) &&
         memcmp(uid->via.str.ptr, a->uid, uid->via.str.size) == 0)
         goto out; /* our own */
-    const msgpack_object *pnsp = mp_get(packet, "nsp"), *data = mp_get(packet, "data");
+    const msgpack_object *pnsp = adapter_mp_get(packet, "nsp"), *data = adapter_mp_get(packet, "data");
     if (packet->type != MSGPACK_OBJECT_MAP || !data || data->type != MSGPACK_OBJECT_ARRAY ||
         data->via.array.size == 0) {
         why = "packet without a data array";
@@ -405,11 +405,12 @@ void adapter_on_classic_broadcast(adapter_t *a, nsp_chan_t *c, const char *room,
         why = "opts is not a map";
         goto out;
     }
-    names_from_mp(&rooms, mp_get(opts, "rooms"));
-    names_from_mp(&except, mp_get(opts, "except"));
+    names_from_mp(&rooms, adapter_mp_get(opts, "rooms"));
+    names_from_mp(&except, adapter_mp_get(opts, "except"));
     sio_target_t t;
     adapter_target_set(&t, &rooms, &except);
-    const msgpack_object *flags = mp_get(opts, "flags"), *vol = flags ? mp_get(flags, "volatile") : NULL;
+    const msgpack_object *flags = adapter_mp_get(opts, "flags");
+    const msgpack_object *vol = adapter_mp_get(flags, "volatile");
     t.is_volatile = vol && vol->type == MSGPACK_OBJECT_BOOLEAN && vol->via.boolean;
     t.is_local = 1;
     frame_t *stack[16], **frames = stack;

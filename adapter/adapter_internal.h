@@ -10,6 +10,7 @@
 #ifndef SIO_ADAPTER_INTERNAL_H
 #define SIO_ADAPTER_INTERNAL_H
 
+#include <msgpack.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,6 +125,9 @@ typedef struct names {
 } names_t;
 
 void adapter_names_free(names_t *n);
+/* The value of key in a msgpack map (NULL when map is NULL, not a map, or
+ * has no such string key). */
+const msgpack_object *adapter_mp_get(const msgpack_object *map, const char *key);
 /* Appends the names of a JSON array (anything else adds nothing). */
 void adapter_names_from_json(names_t *out, const json_t *arr);
 /* A target of rooms and except (both borrowed by *t: free them after). */

@@ -562,6 +562,31 @@ static int session_decode(const char *raw, sio_session_t *s) {
     return rc;
 }
 
+/* One stream entry [id, [name, value, ...]] with the fields a ClusterAdapter
+ * message has (any may be NULL). */
+typedef struct entry_fields {
+    const char *id;
+    const redisReply *uid, *ns, *type, *data;
+} entry_fields_t;
+
+static int entry_fields(const redisReply *e, entry_fields_t *ef) {
+    memset(ef, 0, sizeof *ef);
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return -1;
+    ef->id = e->element[0]->str;
+    const redisReply *f = e->element[1];
+    for (size_t k = 0; k + 1 < f->elements; k += 2) {
+        const redisReply *name = f->element[k], *val = f->element[k + 1];
+        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) continue;
+        if (strcmp(name->str, "uid") == 0) ef->uid = val;
+        else if (strcmp(name->str, "nsp") == 0) ef->ns = val;
+        else if (strcmp(name->str, "type") == 0) ef->type = val;
+        else if (strcmp(name->str, "data") == 0) ef->data = val;
+    }
+    return 0;
+}
+
 static void restore_page(restore_t *q);
 
 /* One XRANGE page: the namespace's recoverable BROADCASTs that reach the
@@ -577,23 +602,12 @@ static void on_restore_page(redisAsyncContext *ac, void *r, void *priv) {
     sio_nsp_t *nsp = q->c->nsp;
     sio_session_t *s = &q->r->session;
     for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-            e->element[1]->type != REDIS_REPLY_ARRAY)
-            continue;
-        const char *id = e->element[0]->str;
+        entry_fields_t ef;
+        if (entry_fields(reply->element[i], &ef) < 0) continue;
+        const char *id = ef.id;
         if (!cmsg_offset_valid(id)) continue;
         snprintf(q->offset, sizeof q->offset, "%s", id);
-        const redisReply *f = e->element[1];
-        const redisReply *uid = NULL, *ns = NULL, *type = NULL, *data = NULL;
-        for (size_t k = 0; k + 1 < f->elements; k += 2) {
-            const redisReply *name = f->element[k], *val = f->element[k + 1];
-            if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) continue;
-            if (strcmp(name->str, "uid") == 0) uid = val;
-            else if (strcmp(name->str, "nsp") == 0) ns = val;
-            else if (strcmp(name->str, "type") == 0) type = val;
-            else if (strcmp(name->str, "data") == 0) data = val;
-        }
+        const redisReply *uid = ef.uid, *ns = ef.ns, *type = ef.type, *data = ef.data;
         if (!ns || !type || strcmp(ns->str, nsp->name) != 0 || strcmp(type->str, "3") != 0) continue;
         cmsg_t m;
         const char *why;
@@ -710,20 +724,10 @@ static const sio_cluster_ops_t streams_ops = {
 static void xread(adapter_t *a);
 
 static void on_entry(adapter_t *a, const redisReply *e) {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[1]->type != REDIS_REPLY_ARRAY)
-        return;
-    const char *id = e->element[0]->str;
-    const redisReply *f = e->element[1];
-    const redisReply *uid = NULL, *ns = NULL, *type = NULL, *data = NULL;
-    for (size_t k = 0; k + 1 < f->elements; k += 2) {
-        const redisReply *name = f->element[k], *val = f->element[k + 1];
-        if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) continue;
-        if (strcmp(name->str, "uid") == 0) uid = val;
-        else if (strcmp(name->str, "nsp") == 0) ns = val;
-        else if (strcmp(name->str, "type") == 0) type = val;
-        else if (strcmp(name->str, "data") == 0) data = val;
-    }
+    entry_fields_t ef;
+    if (entry_fields(e, &ef) < 0) return;
+    const char *id = ef.id;
+    const redisReply *uid = ef.uid, *ns = ef.ns, *type = ef.type, *data = ef.data;
     if (!ns || !ns->len) return; /* Node: entries without nsp are not messages */
     a->stats.received++;
     if (uid && (size_t)uid->len == strlen(a->uid) && memcmp(uid->str, a->uid, uid->len) == 0) return; /* ours */
@@ -1002,17 +1006,6 @@ static void names_json_from_mp(json_t *arr, const msgpack_object *o) {
     }
 }
 
-static const msgpack_object *mp_key(const msgpack_object *map, const char *key) {
-    if (!map || map->type != MSGPACK_OBJECT_MAP) return NULL;
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl && memcmp(k->via.str.ptr, key, kl) == 0)
-            return &map->via.map.ptr[i].val;
-    }
-    return NULL;
-}
-
 /* An emitter's [uid, packet, opts] as the ClusterAdapter BROADCAST the
  * writer appends: uid "emitter".  Returns 0 with *m filled, or -1. */
 static int emitter_message(const nsp_chan_t *c, const char *msg, size_t len, cmsg_t *m, const char **why) {
@@ -1030,7 +1023,7 @@ static int emitter_message(const nsp_chan_t *c, const char *msg, size_t len, cms
         goto out;
     }
     const msgpack_object *packet = &root->via.array.ptr[1], *opts = &root->via.array.ptr[2];
-    const msgpack_object *pnsp = mp_key(packet, "nsp"), *data = mp_key(packet, "data");
+    const msgpack_object *pnsp = adapter_mp_get(packet, "nsp"), *data = adapter_mp_get(packet, "data");
     if (!data || data->type != MSGPACK_OBJECT_ARRAY || data->via.array.size == 0 || opts->type != MSGPACK_OBJECT_MAP) {
         *why = "packet without a data array, or opts not a map";
         goto out;
@@ -1041,11 +1034,11 @@ static int emitter_message(const nsp_chan_t *c, const char *msg, size_t len, cms
              : strcmp(name, "/") != 0)
         goto out; /* another namespace: not an error */
     json_t *jdata = mpc_to_json(data, &m->bins, &m->n_bins);
-    const msgpack_object *flags = mp_key(opts, "flags");
+    const msgpack_object *flags = adapter_mp_get(opts, "flags");
     json_t *jflags = flags && flags->type == MSGPACK_OBJECT_MAP ? mpc_to_json(flags, &m->bins, &m->n_bins) : NULL;
     json_t *rooms = json_array(), *except = json_array();
-    names_json_from_mp(rooms, mp_key(opts, "rooms"));
-    names_json_from_mp(except, mp_key(opts, "except"));
+    names_json_from_mp(rooms, adapter_mp_get(opts, "rooms"));
+    names_json_from_mp(except, adapter_mp_get(opts, "except"));
     if (!jdata) {
         json_decref(jflags);
         json_decref(rooms);
